@@ -1,0 +1,6 @@
+#include "common/compat.h"
+
+int main(void)
+{
+    return 0;
+}

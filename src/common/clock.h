@@ -1,0 +1,28 @@
+/*
+ * clock.h -- the one source of wall-clock time (STYLE.md rule 18).
+ *
+ * Everything that asks "what time is it" calls clock_now(). Tests and the
+ * `--at` option of `haven check` fix the clock with clock_set_fake().
+ */
+#ifndef HAVEN_COMMON_CLOCK_H
+#define HAVEN_COMMON_CLOCK_H
+
+#include <stdint.h>
+
+/* Seconds since the Unix epoch, UTC: the real time, or the fake time if one is set. */
+int64_t clock_now(void);
+
+/* Fix the clock at t (seconds since the epoch); clock_clear_fake() returns to real time. */
+void clock_set_fake(int64_t t);
+void clock_clear_fake(void);
+
+/*
+ * Parse an ISO 8601 time: "2026-11-28T10:30", "2026-11-28T10:30:00Z",
+ * "2026-11-28 10:30:00+01:00". Returns 0 and sets *t to seconds since the
+ * epoch, or -1 if the text is not such a time. When the text has no offset
+ * (no "Z", no "+hh:mm"), *t is the wall-clock reading taken as if it were UTC
+ * and *local is set to 1: the caller converts it with tz_local_to_utc().
+ */
+int clock_parse_iso8601(const char *s, int64_t *t, int *local);
+
+#endif
