@@ -1,6 +1,112 @@
 #include "common/compat.h"
 
-int main(void)
+#include <errno.h>
+#include <stdarg.h>
+#include <sys/stat.h>
+
+#include "catdb/catdb.h"
+#include "cli/cli.h"
+#include "common/log.h"
+#include "policy/policy.h"
+
+static const char main_usage[] =
+    "usage: haven COMMAND [OPTIONS]\n"
+    "\n"
+    "commands:\n"
+    "  check [--policy FILE] [--db FILE] [--group NAME] [--at TIME] [--json] URL...|-\n"
+    "                      show what the policy does with each URL\n"
+    "  lists compile [--ut1 DIR] [--list CATEGORY=FILE]... [--rejects FILE] -o FILE\n"
+    "                      compile block lists into a category database\n"
+    "  lists update [--url URL] [--list CATEGORY=FILE]... [-o FILE]\n"
+    "                      download the UT1 lists and swap in a new database\n"
+    "  lists categories [--markdown]\n"
+    "                      list haven's categories\n"
+    "  lists info [--db FILE]\n"
+    "                      show what a category database holds\n"
+    "  squid-helper [--policy FILE] [--db FILE] [--group NAME] [--block-url URL]\n"
+    "                      answer Squid url_rewrite requests (a squidGuard replacement)\n"
+    "  version             print the version\n"
+    "\n"
+    "See docs/ and `haven COMMAND --help`.\n";
+
+const char *cli_default_policy(void)
 {
-    return 0;
+    const char *env = getenv("HAVEN_POLICY");
+
+    return env && *env ? env : HAVEN_SOURCE_DIR "/demo/policy.conf";
+}
+
+const char *cli_default_db(void)
+{
+    const char *env = getenv("HAVEN_DB");
+
+    return env && *env ? env : HAVEN_SOURCE_DIR "/var/demo.cdb";
+}
+
+struct policy *cli_load_policy(const char *policy_path, const char *db_path)
+{
+    struct catdb *db;
+    struct policy *p;
+    struct stat st;
+    char err[1024];
+
+    if (!db_path) {
+        db_path = cli_default_db();
+        if (stat(db_path, &st) != 0) {
+            fprintf(stderr,
+                    "haven: no category database at %s\n"
+                    "haven: build the demo one with `make run`, or give --db FILE "
+                    "(see `haven lists compile`)\n",
+                    db_path);
+            return NULL;
+        }
+    }
+    if (!policy_path)
+        policy_path = cli_default_policy();
+    db = catdb_open(db_path, err, sizeof(err));
+    if (!db) {
+        fprintf(stderr, "haven: %s\n", err);
+        return NULL;
+    }
+    p = policy_load(policy_path, db, err, sizeof(err));
+    if (!p) {
+        fprintf(stderr, "haven: %s\n", err);
+        return NULL;
+    }
+    return p;
+}
+
+int cli_usage_error(const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs("haven: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n%s", usage);
+    return CLI_EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+    log_init("haven", LOG_LEVEL_INFO);
+    if (argc < 2)
+        return cli_usage_error(main_usage, "no command given");
+    if (strcmp(argv[1], "check") == 0)
+        return cmd_check(argc - 1, argv + 1);
+    if (strcmp(argv[1], "lists") == 0)
+        return cmd_lists(argc - 1, argv + 1);
+    if (strcmp(argv[1], "squid-helper") == 0)
+        return cmd_squid_helper(argc - 1, argv + 1);
+    if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
+        printf("haven %s\n", HAVEN_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0 || strcmp(argv[1], "--help") == 0 ||
+        strcmp(argv[1], "-h") == 0) {
+        fputs(main_usage, stdout);
+        return 0;
+    }
+    return cli_usage_error(main_usage, "unknown command '%s'", argv[1]);
 }

@@ -15,6 +15,9 @@ void log_init(const char *progname, enum log_level level)
 }
 
 static void log_vemit(enum log_level level, int err, const char *fmt, va_list ap)
+    __attribute__((format(printf, 3, 0)));
+
+static void log_vemit(enum log_level level, int err, const char *fmt, va_list ap)
 {
     static const char *const names[] = {"error", "warning", "info", "debug"};
     char msg[1024];

@@ -10,6 +10,16 @@
  * transition in the file.
  *
  * A struct tz is immutable once loaded and safe to share between threads.
+ *
+ * Semantics, following RFC 8536 and the reference implementation (tzcode):
+ *   - Before the first transition in the file, local time type 0 applies.
+ *   - From the last transition on, the footer's TZ rule applies; with no
+ *     transitions at all, it applies everywhere. An empty footer, or a
+ *     version 1 file, keeps the last transition's type for ever.
+ *   - Instants are clamped to +-2^50 seconds (about 35 million years either
+ *     side of 1970), so every result fits in a struct tz_local.
+ *   - Files with leap seconds ("right/" zones) and files over 1 MiB are
+ *     refused.
  */
 #ifndef HAVEN_COMMON_TZ_H
 #define HAVEN_COMMON_TZ_H
@@ -30,28 +40,42 @@ struct tz_local {
 /*
  * Load zone NAME ("Europe/London", "UTC") from the tz database directory
  * (/usr/share/zoneinfo unless the TZDIR environment variable says otherwise).
- * NAME must be a relative path without "..". Returns the zone, or NULL with a
- * message naming the problem in err. Caller frees with tz_free().
+ * NAME must be a non-empty relative path of letters, digits and "/_+-.",
+ * without "..", at most 255 bytes. Returns the zone, or NULL with a one-line
+ * message naming the zone and the problem in err ("no such time zone
+ * 'Europe/Londn'", "Europe/London: truncated TZif data"); err may be NULL.
+ * If NAME is exactly "UTC" and there is no such file, a built-in UTC zone is
+ * returned, so a machine without the tz database can still run on UTC; a UTC
+ * file that exists but is corrupt is still an error. Caller frees with
+ * tz_free().
  */
 struct tz *tz_load(const char *name, char *err, size_t errlen);
 
-/* Parse a TZif image already in memory (used by tz_load and the fuzz harness). */
+/*
+ * Parse a TZif image already in memory (used by tz_load and the fuzz harness).
+ * DATA may be anything: it is checked, never trusted, and not kept. NAME is
+ * copied, and prefixes every message written to err ("NAME: bad footer TZ
+ * string '...'"). Returns the zone or NULL; caller frees with tz_free().
+ */
 struct tz *tz_parse(const char *name, const unsigned char *data, size_t len, char *err,
                     size_t errlen);
 
+/* Free a zone; NULL is allowed. */
 void tz_free(struct tz *tz);
 
-/* The name the zone was loaded with. */
+/* The name the zone was loaded with; valid until tz_free(). */
 const char *tz_name(const struct tz *tz);
 
-/* Break the UTC instant t (seconds since the epoch) into local time. */
+/* Break the UTC instant t (seconds since the epoch) into local time. Never fails. */
 void tz_to_local(const struct tz *tz, int64_t t, struct tz_local *out);
 
 /*
  * Convert a local wall-clock reading, given as seconds since the epoch as if
  * the reading were UTC, to the real UTC instant. In a gap (clocks go forward)
- * the reading is taken with the offset before the change; in an overlap
- * (clocks go back) the first, earlier, instant is returned.
+ * the reading is taken with the offset before the change, so London's
+ * nonexistent 01:30 on 2026-03-29 gives 01:30Z, which is 02:30 BST; in an
+ * overlap (clocks go back) the first, earlier, instant is returned, so 01:30
+ * on 2026-10-25 gives 00:30Z (01:30 BST). Never fails.
  */
 int64_t tz_local_to_utc(const struct tz *tz, int64_t local);
 

@@ -1,0 +1,221 @@
+/*
+ * check.c -- `haven check`: what the policy does with a URL, and why.
+ */
+#include "common/compat.h"
+
+#include <getopt.h>
+#include <jansson.h>
+
+#include "cli/cli.h"
+#include "common/clock.h"
+#include "common/slice.h"
+#include "common/tz.h"
+#include "http/url.h"
+#include "policy/policy.h"
+
+static const char check_usage[] =
+    "usage: haven check [--policy FILE] [--db FILE] [--group NAME] [--at TIME] [--json] "
+    "URL...\n"
+    "       haven check [OPTIONS] -      (URLs from standard input, one per line)\n"
+    "  --policy FILE  policy file (default: the demo policy)\n"
+    "  --db FILE      category database (default: the demo database `make run` builds)\n"
+    "  --group NAME   decide for this group (default: the policy's default group)\n"
+    "  --at TIME      decide as at this time, ISO 8601, e.g. 2026-11-30T10:15 (school time)\n"
+    "                 or 2026-11-30T10:15:00Z (UTC); default: now\n"
+    "  --json         one JSON object per URL per line\n";
+
+static const char *const check_ss_text[] = {
+    "", "Google (safe=active)", "Bing (adlt=strict)", "DuckDuckGo (kp=1)", "Yahoo (vm=r)",
+    "YouTube (YouTube-Restrict header)",
+};
+
+/*
+ * A JSON string of text: invalid UTF-8 (a URL can hold any bytes) is replaced by U+FFFD so
+ * the object is still printed with every key.
+ */
+static json_t *check_json_string(const char *text)
+{
+    json_t *j = json_string(text);
+    size_t len = strlen(text), o = 0;
+    char *buf;
+
+    if (j)
+        return j;
+    buf = malloc(len * 3 + 1);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)text[i];
+        size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                              : (c & 0xf8) == 0xf0   ? 4
+                                                     : 0;
+        json_t *one = n > 0 && i + n <= len ? json_stringn(text + i, n) : NULL;
+        if (one) {
+            memcpy(buf + o, text + i, n);
+            o += n;
+            i += n;
+            json_decref(one);
+        } else {
+            memcpy(buf + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    j = json_stringn(buf, o);
+    free(buf);
+    return j;
+}
+
+static void check_json(const struct policy *p, const char *in, const struct url *u,
+                       const struct policy_verdict *v, const char *why)
+{
+    json_t *o = json_object();
+    char *s;
+
+    json_object_set_new(o, "url", check_json_string(in));
+    if (why) {
+        json_object_set_new(o, "normalized", json_null());
+        json_object_set_new(o, "error", json_string(why));
+    } else {
+        json_t *cats = json_array();
+        json_object_set_new(o, "normalized", json_string(u->text));
+        json_object_set_new(o, "group", check_json_string(policy_group_name(p, v->group)));
+        json_object_set_new(o, "action", json_string(policy_action_name(v->action)));
+        for (int c = 0; c < POLICY_MAX_CATEGORIES; c++) {
+            if (v->categories[c / 64] >> (c % 64) & 1)
+                json_array_append_new(cats, check_json_string(policy_category_name(p, c)));
+        }
+        json_object_set_new(o, "categories", cats);
+        json_object_set_new(o, "rule", check_json_string(v->rule));
+        json_object_set_new(o, "reason", check_json_string(v->reason));
+    }
+    s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+    puts(s);
+    free(s);
+    json_decref(o);
+}
+
+static void check_text(const struct policy *p, const char *in, const struct url *u,
+                       const struct policy_verdict *v, const char *why)
+{
+    static const char *const upper[] = {"ALLOW", "WARN", "BLOCK"};
+    int first = 1;
+
+    if (why) {
+        printf("ERROR  %s\n       %s\n", in, why);
+        return;
+    }
+    printf("%-6s %s\n       group %s", upper[v->action], u->text, policy_group_name(p, v->group));
+    for (int c = 0; c < POLICY_MAX_CATEGORIES; c++) {
+        if (v->categories[c / 64] >> (c % 64) & 1) {
+            printf("%s%s", first ? "; categories " : ", ", policy_category_name(p, c));
+            first = 0;
+        }
+    }
+    printf("\n       %s\n       rule: %s\n", v->reason, v->rule);
+    if (v->safe_search != POLICY_SS_NONE)
+        printf("       safe search enforced: %s\n", check_ss_text[v->safe_search]);
+}
+
+/* Decide for one URL and print the verdict; why, if set, is an error found before parsing. */
+static void check_one(const struct policy *p, const char *in, int group, int64_t t, int json,
+                      const char *why)
+{
+    static struct url u;
+    struct policy_verdict v;
+    struct slice text = slice_trim(slice_cstr(in));
+
+    if (!why && url_normalize(text.p, text.len, &u, &why) == 0)
+        policy_decide(p, &u, group, t, &v);
+    if (json)
+        check_json(p, in, &u, &v, why);
+    else
+        check_text(p, in, &u, &v, why);
+}
+
+int cmd_check(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"policy", required_argument, NULL, 'p'}, {"db", required_argument, NULL, 'd'},
+        {"group", required_argument, NULL, 'g'},  {"at", required_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *policy_path = NULL, *db_path = NULL, *group_name = NULL, *at = NULL;
+    struct policy *p;
+    int json = 0, c, group, local = 0;
+    int64_t t;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            policy_path = optarg;
+            break;
+        case 'd':
+            db_path = optarg;
+            break;
+        case 'g':
+            group_name = optarg;
+            break;
+        case 'a':
+            at = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'h':
+            fputs(check_usage, stdout);
+            return 0;
+        default:
+            return cli_usage_error(check_usage, "bad option");
+        }
+    }
+    if (optind >= argc)
+        return cli_usage_error(check_usage, "no URL given (give URLs, or - to read them)");
+    if (at && clock_parse_iso8601(at, &t, &local) < 0)
+        return cli_usage_error(check_usage, "--at '%s' is not an ISO 8601 time", at);
+    p = cli_load_policy(policy_path, db_path);
+    if (!p)
+        return 1;
+    group = policy_default_group(p);
+    if (group_name) {
+        group = policy_group_find(p, group_name);
+        if (group < 0) {
+            fprintf(stderr, "haven: the policy has no group '%s' (groups:", group_name);
+            for (int i = 0; i < policy_group_count(p); i++)
+                fprintf(stderr, " %s", policy_group_name(p, i));
+            fputs(")\n", stderr);
+            policy_free(p);
+            return CLI_EXIT_USAGE;
+        }
+    }
+    if (!at)
+        t = clock_now();
+    else if (local)
+        t = tz_local_to_utc(policy_tz(p), t);
+
+    for (int i = optind; i < argc; i++) {
+        if (strcmp(argv[i], "-") != 0) {
+            check_one(p, argv[i], group, t, json, NULL);
+            continue;
+        }
+        char line[URL_MAX + 2];
+        while (fgets(line, sizeof(line), stdin)) {
+            size_t n = strcspn(line, "\r\n");
+            if (line[n] == '\0' && !feof(stdin)) {
+                /* Longer than any URL can be: report it and skip the rest of the line. */
+                int ch;
+                while ((ch = getchar()) != EOF && ch != '\n')
+                    ;
+                line[64] = '\0';
+                check_one(p, line, group, t, json, "URL too long");
+                continue;
+            }
+            line[n] = '\0';
+            if (n == 0)
+                continue;
+            check_one(p, line, group, t, json, NULL);
+        }
+    }
+    policy_free(p);
+    return 0;
+}

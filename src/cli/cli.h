@@ -1,0 +1,32 @@
+/*
+ * cli.h -- what the `haven` sub-commands share.
+ *
+ * Each sub-command is a function taking argc/argv from its own name on. It
+ * returns the process exit status: 0 on success, 1 when the work failed
+ * (a file could not be read, a download failed), 2 on bad usage.
+ */
+#ifndef HAVEN_CLI_CLI_H
+#define HAVEN_CLI_CLI_H
+
+struct policy;
+
+#define CLI_EXIT_USAGE 2
+
+int cmd_check(int argc, char **argv);
+int cmd_lists(int argc, char **argv);
+int cmd_squid_helper(int argc, char **argv);
+
+/* The demo policy and database `make run` builds, used when none is given. */
+const char *cli_default_policy(void);
+const char *cli_default_db(void);
+
+/*
+ * Open the database at db_path and compile the policy at policy_path against
+ * it (NULL: the defaults). Prints the reason and returns NULL on failure.
+ */
+struct policy *cli_load_policy(const char *policy_path, const char *db_path);
+
+/* Print "haven: MESSAGE" and a usage hint to standard error; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,113 @@
+/*
+ * policy.h -- the school's filtering policy, compiled to an immutable snapshot.
+ *
+ * A policy file (docs/policy.md) names groups of users and, for each, what
+ * happens to a request: category rules (allow, warn, block; optionally only
+ * during or outside a schedule), allow and block lists with a reason on every
+ * entry, safe-search and circumvention settings, and a default action.
+ *
+ * policy_load() parses the file, checks every name it uses against the
+ * category database and the taxonomy, and compiles a snapshot. A snapshot
+ * never changes after it is built and may be read by any number of threads at
+ * once; a reload builds a new one and swaps a pointer (STYLE.md rule 15).
+ *
+ * policy_decide() takes a canonical URL, a group and an instant and walks the
+ * tiers in order, first decision wins:
+ *   1. locked tier: categories flagged locked (IWF, CTIRU, and any the policy
+ *      marks "locked"): always block; nothing below can change that;
+ *   2. the group's allow lists;
+ *   3. the group's block lists;
+ *   4. circumvention settings (destination ports, IP-address hosts, search
+ *      engines whose safe search cannot be enforced);
+ *   5. category rules: for each matched category the first rule naming it
+ *      whose schedule applies; the most restrictive of those wins
+ *      (block over warn over allow);
+ *   6. the group's default action.
+ */
+#ifndef HAVEN_POLICY_POLICY_H
+#define HAVEN_POLICY_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct catdb;
+struct url;
+struct tz;
+
+#define POLICY_MAX_CATEGORIES 256
+#define POLICY_CAT_WORDS (POLICY_MAX_CATEGORIES / 64)
+
+enum policy_action { POLICY_ALLOW, POLICY_WARN, POLICY_BLOCK };
+
+enum policy_tier {
+    POLICY_TIER_LOCKED = 1,
+    POLICY_TIER_ALLOW_LIST,
+    POLICY_TIER_BLOCK_LIST,
+    POLICY_TIER_CIRCUMVENTION,
+    POLICY_TIER_CATEGORY,
+    POLICY_TIER_DEFAULT,
+};
+
+enum policy_youtube { POLICY_YOUTUBE_OFF, POLICY_YOUTUBE_MODERATE, POLICY_YOUTUBE_STRICT };
+
+/* What safe-search enforcement applies to an allowed request. */
+enum policy_safe_search {
+    POLICY_SS_NONE,       /* not a search engine, or enforcement is off */
+    POLICY_SS_GOOGLE,     /* add safe=active */
+    POLICY_SS_BING,       /* add adlt=strict */
+    POLICY_SS_DUCKDUCKGO, /* add kp=1 */
+    POLICY_SS_YAHOO,      /* add vm=r */
+    POLICY_SS_YOUTUBE,    /* add the YouTube-Restrict header (group's level) */
+};
+
+struct policy_verdict {
+    enum policy_action action;
+    enum policy_tier tier;
+    int group;                            /* index of the group decided for */
+    int category;                         /* deciding category, or -1 */
+    uint64_t categories[POLICY_CAT_WORDS]; /* every category the URL is in */
+    const char *rule;                     /* "policy.conf:42: block pornography" */
+    enum policy_safe_search safe_search;
+    enum policy_youtube youtube;
+    char reason[512];                     /* plain English, for the block page and log */
+};
+
+/*
+ * Parse and compile the policy file at path against db. The snapshot takes
+ * ownership of db (closed by policy_free, also on failure). Returns the
+ * snapshot, or NULL with "file:line: message" in err.
+ */
+struct policy *policy_load(const char *path, struct catdb *db, char *err, size_t errlen);
+
+/* The same from text in memory; name is used in messages (and for the fuzzer). */
+struct policy *policy_load_buffer(const char *name, const char *text, size_t len,
+                                  struct catdb *db, char *err, size_t errlen);
+
+void policy_free(struct policy *p);
+
+/*
+ * Decide what happens to the canonical URL u for group at instant t (seconds
+ * since the epoch, UTC). Fills *v; v->rule points into the snapshot.
+ */
+void policy_decide(const struct policy *p, const struct url *u, int group, int64_t t,
+                   struct policy_verdict *v);
+
+/* Groups: their number, the index of name (-1 if none), the name of index i. */
+int policy_group_count(const struct policy *p);
+int policy_group_find(const struct policy *p, const char *name);
+const char *policy_group_name(const struct policy *p, int i);
+/* The group for requests not identified as anyone's. */
+int policy_default_group(const struct policy *p);
+
+/* The name of category i (as in policy_verdict), or NULL. */
+const char *policy_category_name(const struct policy *p, int i);
+/* The plain-words title of category i ("Pornography"). */
+const char *policy_category_title(const struct policy *p, int i);
+
+const char *policy_school(const struct policy *p);
+const struct tz *policy_tz(const struct policy *p);
+const struct catdb *policy_catdb(const struct policy *p);
+
+const char *policy_action_name(enum policy_action a);
+
+#endif
