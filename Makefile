@@ -1,6 +1,8 @@
 # The two commands of the README: `make run` and `make test`.
 # Both install missing Debian packages (scripts/install-deps), configure and build.
 
+MAKEFLAGS += --no-print-directory
+
 .PHONY: all build run test fuzz bench clean
 
 all: build

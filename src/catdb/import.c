@@ -257,13 +257,15 @@ enum import_result import_line(struct import_ctx *c, int list, const char *line,
     return import_add(c, list, t, why) == 0 ? IMPORT_ADDED : IMPORT_REJECTED;
 }
 
+/* Count and import one line; too_long lines are rejected without being parsed. */
 static void import_one(struct import_ctx *c, int list, const char *path, unsigned long lineno,
-                       const char *line, size_t len)
+                       const char *line, size_t len, int too_long)
 {
-    const char *why = NULL;
+    const char *why = "line too long";
+    enum import_result r = too_long ? IMPORT_REJECTED : import_line(c, list, line, len, &why);
 
     c->lines++;
-    switch (import_line(c, list, line, len, &why)) {
+    switch (r) {
     case IMPORT_ADDED:
         c->accepted++;
         break;
@@ -273,7 +275,7 @@ static void import_one(struct import_ctx *c, int list, const char *path, unsigne
     case IMPORT_REJECTED:
         c->rejected++;
         if (c->reject)
-            c->reject(c->arg, path, lineno, why, line, len);
+            c->reject(c->arg, path, lineno, why, line, too_long ? 80 : len);
         break;
     }
 }
@@ -314,15 +316,7 @@ int import_file(struct import_ctx *c, int list, const char *path, char *err, siz
                     toolong = 1;
                 continue;
             }
-            lineno++;
-            if (toolong) {
-                c->lines++;
-                c->rejected++;
-                if (c->reject)
-                    c->reject(c->arg, path, lineno, "line too long", line, 80);
-            } else {
-                import_one(c, list, path, lineno, line, llen);
-            }
+            import_one(c, list, path, ++lineno, line, llen, toolong);
             llen = 0;
             toolong = 0;
         }
@@ -331,17 +325,8 @@ int import_file(struct import_ctx *c, int list, const char *path, char *err, siz
         snprintf(err, errlen, "%s: %s", path, archive_error_string(a));
         goto out;
     }
-    if (llen > 0 || toolong) {
-        lineno++;
-        if (toolong) {
-            c->lines++;
-            c->rejected++;
-            if (c->reject)
-                c->reject(c->arg, path, lineno, "line too long", line, 80);
-        } else {
-            import_one(c, list, path, lineno, line, llen);
-        }
-    }
+    if (llen > 0 || toolong)
+        import_one(c, list, path, ++lineno, line, llen, toolong);
     rc = 0;
 out:
     archive_read_free(a);

@@ -176,17 +176,10 @@ int cmd_check(int argc, char **argv)
     p = cli_load_policy(policy_path, db_path);
     if (!p)
         return 1;
-    group = policy_default_group(p);
-    if (group_name) {
-        group = policy_group_find(p, group_name);
-        if (group < 0) {
-            fprintf(stderr, "haven: the policy has no group '%s' (groups:", group_name);
-            for (int i = 0; i < policy_group_count(p); i++)
-                fprintf(stderr, " %s", policy_group_name(p, i));
-            fputs(")\n", stderr);
-            policy_free(p);
-            return CLI_EXIT_USAGE;
-        }
+    group = cli_find_group(p, group_name);
+    if (group < 0) {
+        policy_free(p);
+        return CLI_EXIT_USAGE;
     }
     if (!at)
         t = clock_now();

@@ -26,6 +26,9 @@ const char *cli_default_db(void);
  */
 struct policy *cli_load_policy(const char *policy_path, const char *db_path);
 
+/* The group called name (NULL: the default group); -1, with a message listing them, if none. */
+int cli_find_group(const struct policy *p, const char *name);
+
 /* Print "haven: MESSAGE" and a usage hint to standard error; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

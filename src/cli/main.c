@@ -76,6 +76,22 @@ struct policy *cli_load_policy(const char *policy_path, const char *db_path)
     return p;
 }
 
+int cli_find_group(const struct policy *p, const char *name)
+{
+    int g;
+
+    if (!name)
+        return policy_default_group(p);
+    g = policy_group_find(p, name);
+    if (g < 0) {
+        fprintf(stderr, "haven: the policy has no group '%s' (groups:", name);
+        for (int i = 0; i < policy_group_count(p); i++)
+            fprintf(stderr, " %s", policy_group_name(p, i));
+        fputs(")\n", stderr);
+    }
+    return g;
+}
+
 int cli_usage_error(const char *usage, const char *fmt, ...)
 {
     va_list ap;

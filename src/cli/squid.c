@@ -263,14 +263,10 @@ int cmd_squid_helper(int argc, char **argv)
     s.p = cli_load_policy(policy_path, db_path);
     if (!s.p)
         return 1;
-    s.group = policy_default_group(s.p);
-    if (group_name) {
-        s.group = policy_group_find(s.p, group_name);
-        if (s.group < 0) {
-            fprintf(stderr, "haven: the policy has no group '%s'\n", group_name);
-            policy_free((struct policy *)(uintptr_t)s.p);
-            return CLI_EXIT_USAGE;
-        }
+    s.group = cli_find_group(s.p, group_name);
+    if (s.group < 0) {
+        policy_free((struct policy *)(uintptr_t)s.p);
+        return CLI_EXIT_USAGE;
     }
 
     in = xmalloc(SQUID_IN_MAX);

@@ -25,4 +25,7 @@ void clock_clear_fake(void);
  */
 int clock_parse_iso8601(const char *s, int64_t *t, int *local);
 
+/* Days from 1970-01-01 to y-m-d (month 1-12) in the proleptic Gregorian calendar. */
+int64_t clock_days_from_civil(int64_t y, int m, int d);
+
 #endif

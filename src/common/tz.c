@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/clock.h"
 #include "common/tz.h"
 
 /*
@@ -172,17 +173,6 @@ static int tz_month_days(int64_t y, int m)
     if (m == 2 && tz_is_leap(y))
         return 29;
     return mdays[m - 1];
-}
-
-/* Days from 1970-01-01 to y-m-d. */
-static int64_t tz_days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
 }
 
 /* The date that is z days after 1970-01-01. */
@@ -376,7 +366,7 @@ static int tz_parse_rule(const char *str, size_t len, struct tz_rule *rule)
 /* The local date, as days since the epoch, on which d falls in year y. */
 static int64_t tz_rule_day(const struct tz_rule_date *d, int64_t y)
 {
-    int64_t jan1 = tz_days_from_civil(y, 1, 1);
+    int64_t jan1 = clock_days_from_civil(y, 1, 1);
     int64_t first;
     int mday;
 
@@ -388,7 +378,7 @@ static int64_t tz_rule_day(const struct tz_rule_date *d, int64_t y)
     case TZ_DATE_MONTH_WEEK:
         break;
     }
-    first = tz_days_from_civil(y, d->month, 1);
+    first = clock_days_from_civil(y, d->month, 1);
     mday = 1 + (d->day - tz_weekday(first) + 7) % 7 + (d->week - 1) * 7;
     while (mday > tz_month_days(y, d->month))
         mday -= 7;
