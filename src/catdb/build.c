@@ -300,8 +300,8 @@ void *catdb_builder_image(struct catdb_builder *b, const char *source, size_t *l
         uint64_t i = bk->key & mask;
         while (slots[i])
             i = (i + 1) & mask;
-        slots[i] = catdb_fingerprint(bk->key) << CATDB_SLOT_FP_SHIFT |
-                   (uint64_t)bk->flags << 16 | set_of[k];
+        slots[i] = catdb_fingerprint(bk->key) << CATDB_SLOT_FP_SHIFT | (uint64_t)bk->flags << 16 |
+                   set_of[k];
         h.nkeys++;
         if (bk->flags & 1) {
             h.nhosts += bk->kind == BUILD_HOST;

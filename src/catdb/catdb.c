@@ -132,8 +132,7 @@ static const char *catdb_validate(struct catdb *db)
     return NULL;
 }
 
-struct catdb *catdb_open_buffer(const void *data, size_t len, int owned, char *err,
-                                size_t errlen)
+struct catdb *catdb_open_buffer(const void *data, size_t len, int owned, char *err, size_t errlen)
 {
     struct catdb *db = xcalloc(1, sizeof(*db));
     const char *why;
@@ -248,9 +247,8 @@ static int catdb_walk_host(const struct catdb *db, const char *host, size_t len,
     *url_hosts = 0;
     if (is_ip) {
         /* An IPv4-mapped IPv6 address (::ffff:192.0.2.1) is that IPv4 address. */
-        size_t skip = len > 7 && memcmp(host, "::ffff:", 7) == 0 && memchr(host + 7, '.', len - 7)
-                          ? 7
-                          : 0;
+        size_t skip =
+            len > 7 && memcmp(host, "::ffff:", 7) == 0 && memchr(host + 7, '.', len - 7) ? 7 : 0;
         keys[0] = key_host(host + skip, len - skip);
         offs[0] = (uint16_t)skip;
         n = lo = hi = 1;
@@ -264,7 +262,8 @@ static int catdb_walk_host(const struct catdb *db, const char *host, size_t len,
     for (int i = lo - 1; i < hi; i++) {
         slots[i] = catdb_probe(db, keys[i]);
         if (slots[i] & CATDB_SLOT_ENTRY)
-            catdb_add_hit(db, m, keys[i], slots[i], is_ip ? CATDB_HIT_IP : CATDB_HIT_HOST, offs[i], 0);
+            catdb_add_hit(db, m, keys[i], slots[i], is_ip ? CATDB_HIT_IP : CATDB_HIT_HOST, offs[i],
+                          0);
         if (slots[i] & CATDB_SLOT_URLS)
             *url_hosts |= 1U << i;
     }
@@ -331,8 +330,8 @@ int catdb_lookup_url(const struct catdb *db, const struct url *u, struct catdb_m
 
     memset(m->lists, 0, sizeof(m->lists));
     m->nhits = 0;
-    n = catdb_walk_host(db, u->text + u->host_off, u->host_len, u->host_type != URL_HOST_NAME,
-                        m, keys, offs, &url_hosts);
+    n = catdb_walk_host(db, u->text + u->host_off, u->host_len, u->host_type != URL_HOST_NAME, m,
+                        keys, offs, &url_hosts);
     for (int i = 0; i < n && url_hosts; i++) {
         if (url_hosts & (1U << i)) {
             url_hosts &= ~(1U << i);

@@ -83,8 +83,7 @@ struct catdb *catdb_open(const char *path, char *err, size_t errlen);
  * unchanged until catdb_close(); it is not copied. If owned is non-zero, the
  * database takes ownership and frees the image with free() at close.
  */
-struct catdb *catdb_open_buffer(const void *data, size_t len, int owned, char *err,
-                                size_t errlen);
+struct catdb *catdb_open_buffer(const void *data, size_t len, int owned, char *err, size_t errlen);
 
 void catdb_close(struct catdb *db);
 

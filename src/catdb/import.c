@@ -389,8 +389,7 @@ int import_ut1_dir(struct import_ctx *c, const char *dir, char *err, size_t errl
     }
     closedir(d);
     if (n == 0) {
-        snprintf(err, errlen, "%s: no category directories (is this a UT1 blacklists tree?)",
-                 dir);
+        snprintf(err, errlen, "%s: no category directories (is this a UT1 blacklists tree?)", dir);
         goto out;
     }
     qsort(names, n, sizeof(*names), import_cmp);

@@ -27,9 +27,9 @@ enum taxonomy_4c { TAXONOMY_CONTENT, TAXONOMY_CONTACT, TAXONOMY_CONDUCT, TAXONOM
 #define TAXONOMY_WHITE 0x8
 
 struct taxonomy_category {
-    const char *name;        /* what policies write: "pornography" */
-    const char *title;       /* what a person reads: "Pornography" */
-    const char *uksic;       /* the UKSIC category it serves, or "" */
+    const char *name;  /* what policies write: "pornography" */
+    const char *title; /* what a person reads: "Pornography" */
+    const char *uksic; /* the UKSIC category it serves, or "" */
     enum taxonomy_4c four_c;
     unsigned flags;          /* TAXONOMY_* */
     const char *ut1;         /* UT1 list names that map here, space-separated */

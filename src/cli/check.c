@@ -25,7 +25,11 @@ static const char check_usage[] =
     "  --json         one JSON object per URL per line\n";
 
 static const char *const check_ss_text[] = {
-    "", "Google (safe=active)", "Bing (adlt=strict)", "DuckDuckGo (kp=1)", "Yahoo (vm=r)",
+    "",
+    "Google (safe=active)",
+    "Bing (adlt=strict)",
+    "DuckDuckGo (kp=1)",
+    "Yahoo (vm=r)",
     "YouTube (YouTube-Restrict header)",
 };
 
@@ -44,9 +48,11 @@ static json_t *check_json_string(const char *text)
     buf = malloc(len * 3 + 1);
     for (size_t i = 0; i < len;) {
         unsigned char c = (unsigned char)text[i];
-        size_t n = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                              : (c & 0xf8) == 0xf0   ? 4
-                                                     : 0;
+        size_t n = c < 0x80             ? 1
+                   : (c & 0xe0) == 0xc0 ? 2
+                   : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4
+                                        : 0;
         json_t *one = n > 0 && i + n <= len ? json_stringn(text + i, n) : NULL;
         if (one) {
             memcpy(buf + o, text + i, n);
@@ -134,9 +140,12 @@ static void check_one(const struct policy *p, const char *in, int group, int64_t
 int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"policy", required_argument, NULL, 'p'}, {"db", required_argument, NULL, 'd'},
-        {"group", required_argument, NULL, 'g'},  {"at", required_argument, NULL, 'a'},
-        {"json", no_argument, NULL, 'j'},         {"help", no_argument, NULL, 'h'},
+        {"policy", required_argument, NULL, 'p'},
+        {"db", required_argument, NULL, 'd'},
+        {"group", required_argument, NULL, 'g'},
+        {"at", required_argument, NULL, 'a'},
+        {"json", no_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *policy_path = NULL, *db_path = NULL, *group_name = NULL, *at = NULL;

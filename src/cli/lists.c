@@ -25,7 +25,7 @@
 
 #define LISTS_UT1_URL "http://dsi.ut-capitole.fr/blacklists/download/blacklists.tar.gz"
 #define LISTS_UT1_NOTE                                                                             \
-    "Category data includes the UT1 blacklists by Fabrice Prigent, Universite Toulouse "          \
+    "Category data includes the UT1 blacklists by Fabrice Prigent, Universite Toulouse "           \
     "Capitole, licensed under CC BY-SA 4.0 (https://dsi.ut-capitole.fr/blacklists/)."
 /* Rejected lines shown per file on the terminal; --rejects FILE gets them all. */
 #define LISTS_SHOW_REJECTS 5
@@ -117,8 +117,10 @@ static int lists_add_files(struct import_ctx *ic, char **specs, int nspecs)
         for (size_t j = 0; j < (size_t)(eq - specs[i]); j++) {
             char ch = (char)tolower((unsigned char)specs[i][j]);
             if (!isalnum((unsigned char)ch) && ch != '-' && ch != '_' && ch != '.') {
-                fprintf(stderr, "haven: --list category '%.*s' may only use letters, digits, "
-                                "'-', '_' and '.'\n", (int)(eq - specs[i]), specs[i]);
+                fprintf(stderr,
+                        "haven: --list category '%.*s' may only use letters, digits, "
+                        "'-', '_' and '.'\n",
+                        (int)(eq - specs[i]), specs[i]);
                 return CLI_EXIT_USAGE;
             }
             cat[j] = ch;
@@ -249,9 +251,12 @@ out:
 static int lists_compile(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"ut1", required_argument, NULL, 'u'},     {"list", required_argument, NULL, 'l'},
-        {"output", required_argument, NULL, 'o'},  {"rejects", required_argument, NULL, 'r'},
-        {"source", required_argument, NULL, 's'},  {"help", no_argument, NULL, 'h'},
+        {"ut1", required_argument, NULL, 'u'},
+        {"list", required_argument, NULL, 'l'},
+        {"output", required_argument, NULL, 'o'},
+        {"rejects", required_argument, NULL, 'r'},
+        {"source", required_argument, NULL, 's'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *ut1 = NULL, *out = NULL, *rejects = NULL, *source = NULL;
@@ -334,7 +339,8 @@ static int lists_download(const char *url, const char *path)
     cc = curl_easy_perform(curl);
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
     if (cc != CURLE_OK)
-        fprintf(stderr, "haven: download %s: %s\n", url, errbuf[0] ? errbuf : curl_easy_strerror(cc));
+        fprintf(stderr, "haven: download %s: %s\n", url,
+                errbuf[0] ? errbuf : curl_easy_strerror(cc));
     else if (status != 200 && strncmp(url, "file:", 5) != 0)
         fprintf(stderr, "haven: download %s: HTTP status %ld\n", url, status);
     else
@@ -467,8 +473,10 @@ static int lists_rm(const char *path, const struct stat *st, int flag, struct FT
 static int lists_update(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"url", required_argument, NULL, 'u'},    {"list", required_argument, NULL, 'l'},
-        {"output", required_argument, NULL, 'o'}, {"help", no_argument, NULL, 'h'},
+        {"url", required_argument, NULL, 'u'},
+        {"list", required_argument, NULL, 'l'},
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *url = LISTS_UT1_URL, *out = cli_default_db();
@@ -570,14 +578,14 @@ static int lists_info(int argc, char **argv)
         return 1;
     }
     catdb_get_stats(db, &st);
-    printf("%s: %u lists, %u distinct entries (%u hosts, %u URLs, %u addresses), %.1f MiB\n",
-           path, st.nlists, st.nhosts + st.nurls + st.nips, st.nhosts, st.nurls, st.nips,
+    printf("%s: %u lists, %u distinct entries (%u hosts, %u URLs, %u addresses), %.1f MiB\n", path,
+           st.nlists, st.nhosts + st.nurls + st.nips, st.nhosts, st.nurls, st.nips,
            (double)st.bytes / (1024.0 * 1024.0));
     if (*catdb_source(db))
         printf("%s\n", catdb_source(db));
     for (uint32_t i = 0; i < st.nlists; i++)
-        printf("  %-40s %-18s %u\n", catdb_list_name(db, (int)i),
-               catdb_list_category(db, (int)i), catdb_list_entries(db, (int)i));
+        printf("  %-40s %-18s %u\n", catdb_list_name(db, (int)i), catdb_list_category(db, (int)i),
+               catdb_list_entries(db, (int)i));
     catdb_close(db);
     return 0;
 }

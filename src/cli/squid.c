@@ -223,9 +223,9 @@ static int squid_overlong(struct squid *s, const char *line, size_t len)
 int cmd_squid_helper(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"policy", required_argument, NULL, 'p'},    {"db", required_argument, NULL, 'd'},
-        {"group", required_argument, NULL, 'g'},     {"block-url", required_argument, NULL, 'b'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"policy", required_argument, NULL, 'p'}, {"db", required_argument, NULL, 'd'},
+        {"group", required_argument, NULL, 'g'},  {"block-url", required_argument, NULL, 'b'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
     };
     const char *policy_path = NULL, *db_path = NULL, *group_name = NULL;
     static struct squid s;

@@ -45,8 +45,7 @@ static inline struct slice slice_trim(struct slice s)
         s.p++;
         s.len--;
     }
-    while (s.len > 0 &&
-           (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t' || s.p[s.len - 1] == '\r'))
+    while (s.len > 0 && (s.p[s.len - 1] == ' ' || s.p[s.len - 1] == '\t' || s.p[s.len - 1] == '\r'))
         s.len--;
     return s;
 }

@@ -30,10 +30,10 @@
 struct tz;
 
 struct tz_local {
-    int year, month, day;     /* month 1-12, day 1-31 */
-    int wday;                 /* 0 = Sunday ... 6 = Saturday */
+    int year, month, day; /* month 1-12, day 1-31 */
+    int wday;             /* 0 = Sunday ... 6 = Saturday */
     int hour, minute, second;
-    int32_t utc_offset;       /* seconds east of UTC in force at that instant */
+    int32_t utc_offset; /* seconds east of UTC in force at that instant */
     int is_dst;
 };
 

@@ -76,7 +76,7 @@ enum url_host_type { URL_HOST_NAME, URL_HOST_IPV4, URL_HOST_IPV6 };
 struct url {
     char text[URL_MAX + 1];
     size_t len;
-    size_t scheme_len;                  /* scheme starts at text[0] */
+    size_t scheme_len; /* scheme starts at text[0] */
     size_t host_off, host_len;
     size_t path_off, path_len;
     size_t query_off, query_len;

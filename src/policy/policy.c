@@ -34,7 +34,7 @@
 #define POL_MAX_FILE (16 * 1024 * 1024)
 
 struct pol_window {
-    uint8_t days; /* bit 0 = Sunday */
+    uint8_t days;        /* bit 0 = Sunday */
     uint16_t start, end; /* minutes after midnight, end exclusive */
 };
 
@@ -294,8 +294,8 @@ static int pol_check_name(struct pol_parser *ps, const char *what, const char *s
         return pol_fail(ps, "%s name must be 1 to 64 characters", what);
     for (const char *c = s; *c; c++) {
         if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_' && *c != '.')
-            return pol_fail(ps, "%s name '%s' may only use letters, digits, '-', '_' and '.'",
-                            what, s);
+            return pol_fail(ps, "%s name '%s' may only use letters, digits, '-', '_' and '.'", what,
+                            s);
     }
     return 0;
 }
@@ -453,8 +453,10 @@ static int pol_schedule_line(struct pol_parser *ps)
             *e != '\0')
             return pol_fail(ps, "bad time range '%s' (write HH:MM-HH:MM, e.g. 08:45-10:30)", s);
         if (b <= a)
-            return pol_fail(ps, "time range '%s' ends before it starts (split ranges that cross "
-                                "midnight in two)", s);
+            return pol_fail(ps,
+                            "time range '%s' ends before it starts (split ranges that cross "
+                            "midnight in two)",
+                            s);
         if (sc->nwin == POL_MAX_WINDOWS)
             return pol_fail(ps, "too many time ranges in one schedule (the limit is %d)",
                             POL_MAX_WINDOWS);
@@ -480,13 +482,15 @@ static int pol_group_rule(struct pol_parser *ps, struct pol_group *g, int action
     memset(&r, 0, sizeof(r));
     r.action = (enum policy_action)action;
     r.schedule = -1;
-    if (n >= 3 && (strcmp(ps->tok[n - 2].s, "during") == 0 ||
-                   strcmp(ps->tok[n - 2].s, "outside") == 0)) {
+    if (n >= 3 &&
+        (strcmp(ps->tok[n - 2].s, "during") == 0 || strcmp(ps->tok[n - 2].s, "outside") == 0)) {
         r.outside = strcmp(ps->tok[n - 2].s, "outside") == 0;
         r.schedule = pol_find_schedule(ps->p, ps->tok[n - 1].s);
         if (r.schedule < 0)
-            return pol_fail(ps, "schedule '%s' is not defined (define schedules before the "
-                                "groups that use them)", ps->tok[n - 1].s);
+            return pol_fail(ps,
+                            "schedule '%s' is not defined (define schedules before the "
+                            "groups that use them)",
+                            ps->tok[n - 1].s);
         n -= 2;
     }
     if (n < 2)
@@ -498,8 +502,10 @@ static int pol_group_rule(struct pol_parser *ps, struct pol_group *g, int action
         if (c < 0)
             return -1;
         if (action != POLICY_BLOCK && pol_bit_test(ps->p->locked, c))
-            return pol_fail(ps, "category '%s' is in the locked tier: it is always blocked and "
-                                "no rule can %s it", ps->tok[i].s, ps->tok[0].s);
+            return pol_fail(ps,
+                            "category '%s' is in the locked tier: it is always blocked and "
+                            "no rule can %s it",
+                            ps->tok[i].s, ps->tok[0].s);
         pol_bit_set(r.cats, c);
     }
     r.where = pol_where(ps);
@@ -561,8 +567,10 @@ static int pol_group_line(struct pol_parser *ps)
         for (int i = 1; i < ps->ntok; i++) {
             int l = pol_find_list(ps->p, ps->tok[i].s);
             if (l < 0)
-                return pol_fail(ps, "list '%s' is not defined (define lists before the groups "
-                                    "that use them)", ps->tok[i].s);
+                return pol_fail(ps,
+                                "list '%s' is not defined (define lists before the groups "
+                                "that use them)",
+                                ps->tok[i].s);
             pol_bit_set(kw[0] == 'a' ? g->allow_lists : g->block_lists, l);
         }
         return 0;
@@ -614,9 +622,11 @@ static int pol_group_line(struct pol_parser *ps)
         g->ports_where = pol_where(ps);
         return 0;
     }
-    return pol_fail(ps, "unknown statement '%s' in a group (expected allow, warn, block, "
-                        "default, allow-list, block-list, safe-search, youtube, unsafe-search, "
-                        "block-ip-hosts, ports or description)", kw);
+    return pol_fail(ps,
+                    "unknown statement '%s' in a group (expected allow, warn, block, "
+                    "default, allow-list, block-list, safe-search, youtube, unsafe-search, "
+                    "block-ip-hosts, ports or description)",
+                    kw);
 }
 
 /* Does the statement end with "{", and is that its only brace? */
@@ -691,8 +701,8 @@ static int pol_top_line(struct pol_parser *ps)
             return -1;
         if (pol_find_schedule(p, ps->tok[1].s) >= 0)
             return pol_fail(ps, "schedule '%s' is defined twice", ps->tok[1].s);
-        p->schedules = xgrow(p->schedules, &p->schedules_cap, p->nschedules + 1,
-                             sizeof(*p->schedules));
+        p->schedules =
+            xgrow(p->schedules, &p->schedules_cap, p->nschedules + 1, sizeof(*p->schedules));
         memset(&p->schedules[p->nschedules], 0, sizeof(*p->schedules));
         p->schedules[p->nschedules].name = xstrdup(ps->tok[1].s);
         ps->cur = p->nschedules++;
@@ -732,8 +742,10 @@ static int pol_top_line(struct pol_parser *ps)
         ps->state = POL_GROUP;
         return 0;
     }
-    return pol_fail(ps, "unknown statement '%s' (expected school, timezone, default, "
-                        "default-group, locked, schedule, list or group)", kw);
+    return pol_fail(ps,
+                    "unknown statement '%s' (expected school, timezone, default, "
+                    "default-group, locked, schedule, list or group)",
+                    kw);
 }
 
 static int pol_statement(struct pol_parser *ps)
@@ -978,8 +990,8 @@ void policy_free(struct policy *p)
     free(p);
 }
 
-struct policy *policy_load_buffer(const char *name, const char *text, size_t len,
-                                  struct catdb *db, char *err, size_t errlen)
+struct policy *policy_load_buffer(const char *name, const char *text, size_t len, struct catdb *db,
+                                  char *err, size_t errlen)
 {
     struct policy *p = xcalloc(1, sizeof(*p));
     struct pol_parser ps;
@@ -1095,8 +1107,8 @@ static void pol_hit_text(const struct url *u, const struct catdb_hit *h, char *b
 }
 
 /* Find a hit of m in a list of mask; return the list and the entry. */
-static int pol_site_hit(const struct policy *p, const struct catdb_match *m,
-                        const uint64_t *mask, const struct pol_entry **entry)
+static int pol_site_hit(const struct policy *p, const struct catdb_match *m, const uint64_t *mask,
+                        const struct pol_entry **entry)
 {
     for (int i = 0; i < m->nhits; i++) {
         const uint64_t *bits = catdb_set_lists(p->sites, m->hits[i].set);
@@ -1193,8 +1205,8 @@ static const char *pol_unsafe_engine(const char *host, size_t len)
     return NULL;
 }
 
-static int pol_circumvention(const struct policy *p, const struct pol_group *g,
-                             const struct url *u, struct policy_verdict *v)
+static int pol_circumvention(const struct policy *p, const struct pol_group *g, const struct url *u,
+                             struct policy_verdict *v)
 {
     const char *host = u->text + u->host_off;
     const char *engine;
@@ -1206,8 +1218,8 @@ static int pol_circumvention(const struct policy *p, const struct pol_group *g,
             ok |= g->ports[i] == u->port;
         if (!ok) {
             v->rule = g->ports_where;
-            snprintf(v->reason, sizeof(v->reason),
-                     "Port %u is not one the %s group may use.", u->port, g->name);
+            snprintf(v->reason, sizeof(v->reason), "Port %u is not one the %s group may use.",
+                     u->port, g->name);
             return 1;
         }
     }
@@ -1222,8 +1234,7 @@ static int pol_circumvention(const struct policy *p, const struct pol_group *g,
         if (engine) {
             v->rule = "safe search: engines that cannot enforce it are blocked";
             snprintf(v->reason, sizeof(v->reason),
-                     "The search engine %s cannot enforce safe search, so it is blocked.",
-                     engine);
+                     "The search engine %s cannot enforce safe search, so it is blocked.", engine);
             return 1;
         }
     }
@@ -1277,16 +1288,14 @@ void policy_decide(const struct policy *p, const struct url *u, int group, int64
     catdb_lookup_url(p->sites, u, &sm);
     for (int pass = 0; pass < 2; pass++) {
         const uint64_t *mask = pass == 0 ? g->allow_lists : g->block_lists;
-        int l = pol_any(sm.lists, mask, CATDB_SET_WORDS) ? pol_site_hit(p, &sm, mask, &entry)
-                                                         : -1;
+        int l = pol_any(sm.lists, mask, CATDB_SET_WORDS) ? pol_site_hit(p, &sm, mask, &entry) : -1;
         if (l < 0)
             continue;
         v->action = pass == 0 ? POLICY_ALLOW : POLICY_BLOCK;
         v->tier = pass == 0 ? POLICY_TIER_ALLOW_LIST : POLICY_TIER_BLOCK_LIST;
         v->rule = entry ? entry->where : p->lists[l].name;
         snprintf(v->reason, sizeof(v->reason), "%s by the school's list \"%s\": %s",
-                 pass == 0 ? "Allowed" : "Blocked", p->lists[l].name,
-                 entry ? entry->reason : "");
+                 pass == 0 ? "Allowed" : "Blocked", p->lists[l].name, entry ? entry->reason : "");
         goto safe_search;
     }
 
@@ -1305,8 +1314,7 @@ void policy_decide(const struct policy *p, const struct url *u, int group, int64
             const struct pol_rule *rule = &g->rules[r];
             if (!pol_bit_test(rule->cats, c))
                 continue;
-            if (rule->schedule >= 0 &&
-                pol_schedule_active(p, rule->schedule, t) == rule->outside)
+            if (rule->schedule >= 0 && pol_schedule_active(p, rule->schedule, t) == rule->outside)
                 continue;
             if (best < 0 || rule->action > g->rules[best_rule].action ||
                 (rule->action == g->rules[best_rule].action && (int)r < best_rule)) {
@@ -1357,8 +1365,7 @@ safe_search:
     if (v->action == POLICY_BLOCK)
         return;
     v->safe_search = pol_engine(u->text + u->host_off, u->host_len);
-    if (v->safe_search == POLICY_SS_YOUTUBE ? g->youtube == POLICY_YOUTUBE_OFF
-                                            : !g->safe_search)
+    if (v->safe_search == POLICY_SS_YOUTUBE ? g->youtube == POLICY_YOUTUBE_OFF : !g->safe_search)
         v->safe_search = POLICY_SS_NONE;
 }
 

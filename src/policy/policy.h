@@ -63,13 +63,13 @@ enum policy_safe_search {
 struct policy_verdict {
     enum policy_action action;
     enum policy_tier tier;
-    int group;                            /* index of the group decided for */
-    int category;                         /* deciding category, or -1 */
+    int group;                             /* index of the group decided for */
+    int category;                          /* deciding category, or -1 */
     uint64_t categories[POLICY_CAT_WORDS]; /* every category the URL is in */
-    const char *rule;                     /* "policy.conf:42: block pornography" */
+    const char *rule;                      /* "policy.conf:42: block pornography" */
     enum policy_safe_search safe_search;
     enum policy_youtube youtube;
-    char reason[512];                     /* plain English, for the block page and log */
+    char reason[512]; /* plain English, for the block page and log */
 };
 
 /*
@@ -80,8 +80,8 @@ struct policy_verdict {
 struct policy *policy_load(const char *path, struct catdb *db, char *err, size_t errlen);
 
 /* The same from text in memory; name is used in messages (and for the fuzzer). */
-struct policy *policy_load_buffer(const char *name, const char *text, size_t len,
-                                  struct catdb *db, char *err, size_t errlen);
+struct policy *policy_load_buffer(const char *name, const char *text, size_t len, struct catdb *db,
+                                  char *err, size_t errlen);
 
 void policy_free(struct policy *p);
 

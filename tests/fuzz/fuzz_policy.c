@@ -16,8 +16,7 @@ static struct catdb *fuzz_db(void)
 
     if (!img) {
         struct catdb_builder *b = catdb_builder_create();
-        catdb_builder_add_host(b, catdb_builder_add_list(b, "a", "pornography"), "p.example",
-                               9, 0);
+        catdb_builder_add_host(b, catdb_builder_add_list(b, "a", "pornography"), "p.example", 9, 0);
         catdb_builder_add_host(b, catdb_builder_add_list(b, "b", "games"), "g.example", 9, 0);
         catdb_builder_add_host(b, catdb_builder_add_list(b, "c", "custom"), "c.example", 9, 0);
         img = catdb_builder_image(b, "", &len, err, sizeof(err));
@@ -33,8 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char err[1024];
     const char *why;
 
-    struct policy *p = policy_load_buffer("fuzz.conf", (const char *)data, size, fuzz_db(), err,
-                                          sizeof(err));
+    struct policy *p =
+        policy_load_buffer("fuzz.conf", (const char *)data, size, fuzz_db(), err, sizeof(err));
     if (!p) {
         if (strncmp(err, "fuzz.conf:", 10) != 0 && !strstr(err, "zone"))
             abort(); /* every parse error names file:line */

@@ -118,37 +118,35 @@ static void test_host_suffix(void **state)
 static void test_url_prefix(void **state)
 {
     (void)state;
-    assert_true(in_list((const struct catdb_match[]){look("http://blog.example/users/bad")},
-                        fx.adult));
-    assert_true(in_list((const struct catdb_match[]){look("http://blog.example/users/bad/")},
-                        fx.adult));
-    assert_true(in_list((const struct catdb_match[]){look("http://blog.example/users/bad/x/y")},
-                        fx.adult));
-    assert_true(in_list((const struct catdb_match[]){look("http://blog.example/users/bad?x=1")},
-                        fx.adult));
-    assert_true(in_list((const struct catdb_match[]){look("http://m.blog.example/users/bad")},
-                        fx.adult));
-    assert_false(in_list((const struct catdb_match[]){look("http://blog.example/users/badly")},
-                         fx.adult));
-    assert_false(in_list((const struct catdb_match[]){look("http://blog.example/users")},
-                         fx.adult));
+    assert_true(
+        in_list((const struct catdb_match[]){look("http://blog.example/users/bad")}, fx.adult));
+    assert_true(
+        in_list((const struct catdb_match[]){look("http://blog.example/users/bad/")}, fx.adult));
+    assert_true(
+        in_list((const struct catdb_match[]){look("http://blog.example/users/bad/x/y")}, fx.adult));
+    assert_true(
+        in_list((const struct catdb_match[]){look("http://blog.example/users/bad?x=1")}, fx.adult));
+    assert_true(
+        in_list((const struct catdb_match[]){look("http://m.blog.example/users/bad")}, fx.adult));
+    assert_false(
+        in_list((const struct catdb_match[]){look("http://blog.example/users/badly")}, fx.adult));
+    assert_false(
+        in_list((const struct catdb_match[]){look("http://blog.example/users")}, fx.adult));
     assert_false(in_list((const struct catdb_match[]){look("http://blog.example/")}, fx.adult));
     /* A leading www. of a URL entry is not required. */
-    assert_true(in_list((const struct catdb_match[]){look("http://wwwstripped.example/dir/a")},
-                        fx.adult));
+    assert_true(
+        in_list((const struct catdb_match[]){look("http://wwwstripped.example/dir/a")}, fx.adult));
     /* An entry with a query matches that path and query exactly. */
-    assert_true(in_list((const struct catdb_match[]){look("http://qs.example/?v=123")},
-                        fx.adult));
-    assert_false(in_list((const struct catdb_match[]){look("http://qs.example/?v=1234")},
-                         fx.adult));
-    assert_true(in_list((const struct catdb_match[]){look("https://abuse.example/img/1.jpg")},
-                        fx.iwf));
-    assert_false(in_list((const struct catdb_match[]){look("https://abuse.example/img/2.jpg")},
-                         fx.iwf));
+    assert_true(in_list((const struct catdb_match[]){look("http://qs.example/?v=123")}, fx.adult));
+    assert_false(
+        in_list((const struct catdb_match[]){look("http://qs.example/?v=1234")}, fx.adult));
+    assert_true(
+        in_list((const struct catdb_match[]){look("https://abuse.example/img/1.jpg")}, fx.iwf));
+    assert_false(
+        in_list((const struct catdb_match[]){look("https://abuse.example/img/2.jpg")}, fx.iwf));
     /* Normalisation makes evasions meet the entry. */
     assert_true(in_list(
-        (const struct catdb_match[]){look("HTTP://ABUSE.EXAMPLE.:80/img/./x/../%31.jpg")},
-        fx.iwf));
+        (const struct catdb_match[]){look("HTTP://ABUSE.EXAMPLE.:80/img/./x/../%31.jpg")}, fx.iwf));
 }
 
 static void test_ip(void **state)
@@ -191,26 +189,30 @@ static void test_lines(void **state)
     const char *why;
 
     (void)state;
-    static const char *const skipped[] = {"", "   ", "# comment", "! adblock comment",
-                                          "[Adblock Plus 2.0]", "127.0.0.1 localhost"};
+    static const char *const skipped[] = {
+        "", "   ", "# comment", "! adblock comment", "[Adblock Plus 2.0]", "127.0.0.1 localhost"};
     for (size_t i = 0; i < HAVEN_ARRAY_LEN(skipped); i++)
-        assert_int_equal(import_line(&c, l, skipped[i], strlen(skipped[i]), &why),
-                         IMPORT_SKIPPED);
-    static const char *const added[] = {"example.com", "EXAMPLE.ORG.", "*.wild.example",
-                                        "example.net # trailing comment", "xn--bcher-kva.example",
-                                        "bücher.example", "jaque_love.blogger.com.br",
-                                        "||ads.example^$important", "::1 v6hosts.example",
-                                        "example.com/path?q=1", "https://example.com:8443/x",
+        assert_int_equal(import_line(&c, l, skipped[i], strlen(skipped[i]), &why), IMPORT_SKIPPED);
+    static const char *const added[] = {"example.com",
+                                        "EXAMPLE.ORG.",
+                                        "*.wild.example",
+                                        "example.net # trailing comment",
+                                        "xn--bcher-kva.example",
+                                        "bücher.example",
+                                        "jaque_love.blogger.com.br",
+                                        "||ads.example^$important",
+                                        "::1 v6hosts.example",
+                                        "example.com/path?q=1",
+                                        "https://example.com:8443/x",
                                         "10.1.2.3"};
     for (size_t i = 0; i < HAVEN_ARRAY_LEN(added); i++) {
         if (import_line(&c, l, added[i], strlen(added[i]), &why) != IMPORT_ADDED)
             fail_msg("'%s' should be added: %s", added[i], why);
     }
-    static const char *const rejected[] = {"exa mple.com", "@@||allowed.example^",
-                                           "example.com##.ad", "||ads.example^$third-party",
-                                           "/regex/", "ex*ample.com", "example..com",
-                                           "-bad-.example\x01", "http://", "javascript:alert(1)",
-                                           "||nocaret.example"};
+    static const char *const rejected[] = {
+        "exa mple.com", "@@||allowed.example^", "example.com##.ad", "||ads.example^$third-party",
+        "/regex/",      "ex*ample.com",         "example..com",     "-bad-.example\x01",
+        "http://",      "javascript:alert(1)",  "||nocaret.example"};
     for (size_t i = 0; i < HAVEN_ARRAY_LEN(rejected); i++) {
         why = NULL;
         if (import_line(&c, l, rejected[i], strlen(rejected[i]), &why) != IMPORT_REJECTED)

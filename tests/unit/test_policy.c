@@ -44,39 +44,38 @@ static struct catdb *test_db(void)
     return catdb_open_buffer(img, len, 1, err, sizeof(err));
 }
 
-static const char base_policy[] =
-    "school \"Test School\"\n"
-    "timezone Europe/London\n"
-    "schedule lessons {\n"
-    "    mon-fri 09:00-12:00 13:00-15:00\n"
-    "}\n"
-    "list help \"Help services\" {\n"
-    "    help.example\n"
-    "    other-help.example \"Own reason\"\n"
-    "}\n"
-    "group pupils {\n"
-    "    allow-list help\n"
-    "    block site blocked.example \"Parents asked, 2026-10\"\n"
-    "    allow site game.example/maths \"Used in maths lessons\"\n"
-    "    block games during lessons\n"
-    "    warn games social-networks\n"
-    "    block pornography gambling\n"
-    "    allow trusted\n"
-    "    default allow\n"
-    "    safe-search on\n"
-    "    youtube strict\n"
-    "    block-ip-hosts on\n"
-    "    ports 80 443\n"
-    "}\n"
-    "group staff {\n"
-    "    block pornography\n"
-    "    allow my-custom\n"
-    "    default block\n"
-    "    safe-search off\n"
-    "    youtube off\n"
-    "    unsafe-search allow\n"
-    "}\n"
-    "default-group pupils\n";
+static const char base_policy[] = "school \"Test School\"\n"
+                                  "timezone Europe/London\n"
+                                  "schedule lessons {\n"
+                                  "    mon-fri 09:00-12:00 13:00-15:00\n"
+                                  "}\n"
+                                  "list help \"Help services\" {\n"
+                                  "    help.example\n"
+                                  "    other-help.example \"Own reason\"\n"
+                                  "}\n"
+                                  "group pupils {\n"
+                                  "    allow-list help\n"
+                                  "    block site blocked.example \"Parents asked, 2026-10\"\n"
+                                  "    allow site game.example/maths \"Used in maths lessons\"\n"
+                                  "    block games during lessons\n"
+                                  "    warn games social-networks\n"
+                                  "    block pornography gambling\n"
+                                  "    allow trusted\n"
+                                  "    default allow\n"
+                                  "    safe-search on\n"
+                                  "    youtube strict\n"
+                                  "    block-ip-hosts on\n"
+                                  "    ports 80 443\n"
+                                  "}\n"
+                                  "group staff {\n"
+                                  "    block pornography\n"
+                                  "    allow my-custom\n"
+                                  "    default block\n"
+                                  "    safe-search off\n"
+                                  "    youtube off\n"
+                                  "    unsafe-search allow\n"
+                                  "}\n"
+                                  "default-group pupils\n";
 
 static struct policy *load(const char *text, char *err, size_t errlen)
 {
@@ -285,8 +284,7 @@ static void test_errors(void **state)
             fail_msg("case %zu loaded but should fail", i);
         if (strncmp(err, cases[i].where, strlen(cases[i].where)) != 0 ||
             !strstr(err, cases[i].says))
-            fail_msg("case %zu: got '%s', want '%s ... %s'", i, err, cases[i].where,
-                     cases[i].says);
+            fail_msg("case %zu: got '%s', want '%s ... %s'", i, err, cases[i].where, cases[i].says);
     }
 }
 

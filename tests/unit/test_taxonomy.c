@@ -33,9 +33,9 @@ static void test_unique(void **state)
 /* Requirement F2: the UKSIC inappropriate-content categories are all covered. */
 static void test_uksic_coverage(void **state)
 {
-    static const char *const need[] = {"Discrimination", "Drugs", "Extremism", "Gambling",
-                                       "Malware / hacking", "Pornography", "Piracy",
-                                       "Self harm", "Violence", "Misinformation"};
+    static const char *const need[] = {
+        "Discrimination", "Drugs",  "Extremism", "Gambling", "Malware / hacking",
+        "Pornography",    "Piracy", "Self harm", "Violence", "Misinformation"};
 
     (void)state;
     for (size_t n = 0; n < HAVEN_ARRAY_LEN(need); n++) {
