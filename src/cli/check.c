@@ -71,7 +71,7 @@ static json_t *check_json_string(const char *text)
 }
 
 static void check_json(const struct policy *p, const char *in, const struct url *u,
-                       const struct policy_verdict *v, const char *why)
+                       const struct policy_verdict *v, const char *reason, const char *why)
 {
     json_t *o = json_object();
     char *s;
@@ -91,7 +91,7 @@ static void check_json(const struct policy *p, const char *in, const struct url 
         }
         json_object_set_new(o, "categories", cats);
         json_object_set_new(o, "rule", check_json_string(v->rule));
-        json_object_set_new(o, "reason", check_json_string(v->reason));
+        json_object_set_new(o, "reason", check_json_string(reason));
     }
     s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
     puts(s);
@@ -100,7 +100,7 @@ static void check_json(const struct policy *p, const char *in, const struct url 
 }
 
 static void check_text(const struct policy *p, const char *in, const struct url *u,
-                       const struct policy_verdict *v, const char *why)
+                       const struct policy_verdict *v, const char *reason, const char *why)
 {
     static const char *const upper[] = {"ALLOW", "WARN", "BLOCK"};
     int first = 1;
@@ -116,7 +116,7 @@ static void check_text(const struct policy *p, const char *in, const struct url 
             first = 0;
         }
     }
-    printf("\n       %s\n       rule: %s\n", v->reason, v->rule);
+    printf("\n       %s\n       rule: %s\n", reason, v->rule);
     if (v->safe_search != POLICY_SS_NONE)
         printf("       safe search enforced: %s\n", check_ss_text[v->safe_search]);
 }
@@ -126,15 +126,16 @@ static void check_one(const struct policy *p, const char *in, int group, int64_t
                       const char *why)
 {
     static struct url u;
+    static char reason[POLICY_REASON_MAX];
     struct policy_verdict v;
     struct slice text = slice_trim(slice_cstr(in));
 
     if (!why && url_normalize(text.p, text.len, &u, &why) == 0)
-        policy_decide(p, &u, group, t, &v);
+        policy_explain(p, &u, group, t, &v, reason, sizeof(reason));
     if (json)
-        check_json(p, in, &u, &v, why);
+        check_json(p, in, &u, &v, reason, why);
     else
-        check_text(p, in, &u, &v, why);
+        check_text(p, in, &u, &v, reason, why);
 }
 
 int cmd_check(int argc, char **argv)

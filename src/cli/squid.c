@@ -40,6 +40,7 @@ struct squid {
     const struct policy *p;
     int group;
     const char *block_url;
+    char sep; /* '?' before the first parameter, or '&' if the block URL has a query */
     char out[SQUID_OUT_MAX];
     size_t outlen;
 };
@@ -69,32 +70,40 @@ static int squid_emit(struct squid *s, const char *text, size_t len)
     return 0;
 }
 
-/* Append text to buf (len bytes used, cap in all) percent-encoded; returns the new length. */
-static size_t squid_encode(char *buf, size_t len, size_t cap, const char *text)
-{
-    static const char hex[] = "0123456789ABCDEF";
+/* RFC 3986 unreserved bytes, which need no percent-encoding in a query value. */
+static unsigned char squid_unreserved[256];
 
-    for (const unsigned char *c = (const unsigned char *)text; *c && len + 4 < cap; c++) {
-        if (isalnum(*c) || *c == '-' || *c == '.' || *c == '_' || *c == '~') {
-            buf[len++] = (char)*c;
-        } else {
-            buf[len++] = '%';
-            buf[len++] = hex[*c >> 4];
-            buf[len++] = hex[*c & 15];
-        }
-    }
-    buf[len] = '\0';
-    return len;
+static void squid_init_unreserved(void)
+{
+    for (int c = 0; c < 256; c++)
+        squid_unreserved[c] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                              (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+                              c == '~';
 }
 
-/* Append "?name=value" (or "&name=value" after the first) to the block page URL in buf. */
-static size_t squid_param(char *buf, size_t len, size_t cap, const char *name, const char *value)
+/* Append "SEP name=value" to o, value percent-encoded; stops short of end. Returns the new end. */
+static char *squid_param(char *o, const char *end, char sep, const char *name, const char *value)
 {
-    int n = snprintf(buf + len, cap - len, "%s%s=", strchr(buf, '?') ? "&" : "?", name);
+    static const char hex[] = "0123456789ABCDEF";
+    size_t n = strlen(name);
 
-    if (n < 0 || (size_t)n >= cap - len)
-        return len;
-    return squid_encode(buf, len + (size_t)n, cap, value);
+    if (o + n + 2 >= end)
+        return o;
+    *o++ = sep;
+    memcpy(o, name, n);
+    o += n;
+    *o++ = '=';
+    for (const unsigned char *c = (const unsigned char *)value; *c && o + 3 < end; c++) {
+        if (squid_unreserved[*c]) {
+            *o++ = (char)*c;
+        } else {
+            o[0] = '%';
+            o[1] = hex[*c >> 4];
+            o[2] = hex[*c & 15];
+            o += 3;
+        }
+    }
+    return o;
 }
 
 /* The group named by a group= or tag= key, or -1. */
@@ -130,16 +139,16 @@ static int squid_kv_group(const struct policy *p, struct slice rest)
 static struct slice squid_field(struct slice *s)
 {
     struct slice f;
-    size_t i = 0;
+    const char *sp;
 
-    while (i < s->len && s->p[i] == ' ')
-        i++;
-    f.p = s->p + i;
-    while (i < s->len && s->p[i] != ' ')
-        i++;
-    f.len = (size_t)(s->p + i - f.p);
-    s->p += i;
-    s->len -= i;
+    while (s->len > 0 && s->p[0] == ' ') {
+        s->p++;
+        s->len--;
+    }
+    sp = memchr(s->p, ' ', s->len);
+    f = slice_make(s->p, sp ? (size_t)(sp - s->p) : s->len);
+    s->p += f.len;
+    s->len -= f.len;
     return f;
 }
 
@@ -149,8 +158,10 @@ static int squid_line(struct squid *s, const char *line, size_t len)
     static struct url u;
     static char answer[SQUID_ANSWER_MAX], target[URL_MAX + 16];
     struct slice rest = slice_trim(slice_make(line, len)), id = {"", 0}, f, url, method;
+    static char reason[POLICY_REASON_MAX];
     struct policy_verdict v;
     const char *why = NULL;
+    int64_t now = clock_now();
     size_t n = 0;
     int group;
 
@@ -187,21 +198,24 @@ static int squid_line(struct squid *s, const char *line, size_t len)
         v.action = POLICY_BLOCK;
         v.category = -1;
         v.group = group;
-        snprintf(v.reason, sizeof(v.reason), "The address could not be read: %s.", why);
+        snprintf(reason, sizeof(reason), "The address could not be read: %s.", why);
     } else {
-        policy_decide(s->p, &u, group, clock_now(), &v);
+        policy_decide(s->p, &u, group, now, &v);
+        if (v.action == POLICY_BLOCK)
+            policy_explain(s->p, &u, group, now, &v, reason, sizeof(reason));
     }
     if (v.action != POLICY_BLOCK) {
         memcpy(answer + n, "ERR\n", 4);
         return squid_emit(s, answer, n + 4);
     }
     n += (size_t)snprintf(answer + n, sizeof(answer) - n, "OK status=302 url=\"%s", s->block_url);
-    n = squid_param(answer, n, sizeof(answer) - 3, "url", why ? "" : u.text);
+    char *o = answer + n, *end = answer + sizeof(answer) - 3;
+    o = squid_param(o, end, s->sep, "url", why ? "" : u.text);
     if (v.category >= 0)
-        n = squid_param(answer, n, sizeof(answer) - 3, "category",
-                        policy_category_name(s->p, v.category));
-    n = squid_param(answer, n, sizeof(answer) - 3, "group", policy_group_name(s->p, v.group));
-    n = squid_param(answer, n, sizeof(answer) - 3, "reason", v.reason);
+        o = squid_param(o, end, '&', "category", policy_category_name(s->p, v.category));
+    o = squid_param(o, end, '&', "group", policy_group_name(s->p, v.group));
+    o = squid_param(o, end, '&', "reason", reason);
+    n = (size_t)(o - answer);
     answer[n++] = '"';
     answer[n++] = '\n';
     return squid_emit(s, answer, n);
@@ -260,6 +274,8 @@ int cmd_squid_helper(int argc, char **argv)
         return cli_usage_error(squid_usage, "unexpected argument '%s'", argv[optind]);
     if (strlen(s.block_url) > 1024 || strchr(s.block_url, '"') || strchr(s.block_url, ' '))
         return cli_usage_error(squid_usage, "--block-url must be a URL without spaces or quotes");
+    s.sep = strchr(s.block_url, '?') ? '&' : '?';
+    squid_init_unreserved();
     s.p = cli_load_policy(policy_path, db_path);
     if (!s.p)
         return 1;

@@ -155,25 +155,31 @@ static int url_is_host_byte(unsigned char c)
     return url_is_alpha(c) || url_is_digit(c) || c == '-' || c == '_' || c == '.';
 }
 
-/* Bytes that are percent-encoded in the path and query (see url.h). */
+/*
+ * Bytes that are percent-encoded in the path and query (see url.h): controls, space, '"', '<',
+ * '>', '\\', '^', '`', '{', '|', '}', DEL and every non-ASCII byte. Two bit masks instead of a
+ * switch: this runs for every byte of every URL.
+ */
+#define URL_ESC_LO (0x00000001ffffffffULL | 1ULL << '"' | 1ULL << '<' | 1ULL << '>')
+#define URL_ESC_HI                                                                                 \
+    (1ULL << ('\\' - 64) | 1ULL << ('^' - 64) | 1ULL << ('`' - 64) | 1ULL << ('{' - 64) |          \
+     1ULL << ('|' - 64) | 1ULL << ('}' - 64) | 1ULL << (0x7f - 64))
+
 static int url_must_escape(unsigned char c)
 {
-    if (c <= 0x20 || c >= 0x7f)
+    if (c >= 0x80)
         return 1;
-    switch (c) {
-    case '"':
-    case '<':
-    case '>':
-    case '\\':
-    case '^':
-    case '`':
-    case '{':
-    case '|':
-    case '}':
-        return 1;
-    default:
-        return 0;
-    }
+    return (int)((c < 64 ? URL_ESC_LO >> c : URL_ESC_HI >> (c - 64)) & 1);
+}
+
+/* The length of the run at in[0..n) that is copied as it is: no '%', nothing to escape. */
+static size_t url_plain_run(const char *in, size_t n)
+{
+    size_t i = 0;
+
+    while (i < n && in[i] != '%' && !url_must_escape((unsigned char)in[i]))
+        i++;
+    return i;
 }
 
 /* ---- IPv4 ---------------------------------------------------------------------------------- */
@@ -709,8 +715,12 @@ static int url_path(const char *in, size_t n, struct url_buf *b, const char **wh
         seg_off = b->len;
         for (i = start; i < end;) {
             unsigned char c = (unsigned char)in[i];
+            size_t run = url_plain_run(in + i, end - i);
 
-            if (c == '%') {
+            if (run > 0) {
+                url_buf_put(b, in + i, run);
+                i += run;
+            } else if (c == '%') {
                 int v = url_pct_decode(in + i, end - i);
 
                 if (v < 0) {
@@ -751,13 +761,21 @@ static void url_query(const char *in, size_t n, struct url_buf *b)
 {
     size_t i;
 
-    for (i = 0; i < n; i++) {
+    for (i = 0; i < n;) {
         unsigned char c = (unsigned char)in[i];
+        size_t run;
 
-        if (url_must_escape(c))
+        if (url_must_escape(c)) {
             url_buf_put_escape(b, c);
-        else
-            url_buf_putc(b, (char)c);
+            i++;
+            continue;
+        }
+        /* Everything else, '%' included, is kept as it is: copy the run in one go. */
+        run = 1;
+        while (i + run < n && !url_must_escape((unsigned char)in[i + run]))
+            run++;
+        url_buf_put(b, in + i, run);
+        i += run;
     }
 }
 
@@ -851,7 +869,124 @@ static int url_split(const char *in, size_t len, struct url_parts *parts, const 
     return 0;
 }
 
-int url_normalize(const char *in, size_t len, struct url *u, const char **why)
+/*
+ * The common case in one pass: "http://" or "https://", a lower-case host name of letters,
+ * digits, '-', '_' and '.' that does not end in a number or a dot, no userinfo or port, and a
+ * path and query with nothing to decode, escape or resolve (no '%' in the path, no '\\', no
+ * "//", no "/." , no '#'). Such a URL is already canonical and is copied as it is, with "/"
+ * added when the path is empty. Returns 1 when it did so, 0 to leave the URL to the full
+ * parser. Every URL it accepts, the full parser would turn into the same text (the fuzz
+ * harness checks that).
+ */
+/* Byte classes for the fast path, filled once before main() runs. */
+#define URL_C_LABEL 0x1 /* a-z 0-9 '-' '_': a host name byte needing no change */
+#define URL_C_PATH_STOP                                                                            \
+    0x2                      /* ends a plain run of path: '/', '?', or anything the fast path      \
+                                leaves to the full parser ('%', '\\', '#', bytes to escape) */
+#define URL_C_QUERY_STOP 0x4 /* '#' and bytes to escape */
+
+static unsigned char url_class[256];
+
+__attribute__((constructor)) static void url_class_init(void)
+{
+    for (int c = 0; c < 256; c++) {
+        unsigned char k = 0;
+        if ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_')
+            k |= URL_C_LABEL;
+        if (c == '/' || c == '?' || c == '%' || c == '\\' || c == '#' ||
+            url_must_escape((unsigned char)c))
+            k |= URL_C_PATH_STOP;
+        if (c == '#' || url_must_escape((unsigned char)c))
+            k |= URL_C_QUERY_STOP;
+        url_class[c] = k;
+    }
+}
+
+static int url_normalize_fast(const char *in, size_t len, struct url *u)
+{
+    size_t i, host_off, host_end, label = 0, last_label = 0;
+    const struct url_scheme *scheme;
+
+    if (len > 8 && memcmp(in, "https://", 8) == 0) {
+        scheme = &url_schemes[1];
+        i = 8;
+    } else if (len > 7 && memcmp(in, "http://", 7) == 0) {
+        scheme = &url_schemes[0];
+        i = 7;
+    } else {
+        return 0;
+    }
+    host_off = last_label = i;
+    for (; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c == '/' || c == '?')
+            break;
+        if (c == '.') {
+            if (label == 0)
+                return 0;
+            last_label = i + 1;
+            label = 0;
+            continue;
+        }
+        if (!(url_class[c] & URL_C_LABEL))
+            return 0;
+        if (++label > 63)
+            return 0;
+    }
+    host_end = i;
+    /* Empty, ends in a dot, too long, or numeric last label (an IPv4 form): the full parser. */
+    if (label == 0 || host_end - host_off > URL_HOST_MAX ||
+        (in[last_label] >= '0' && in[last_label] <= '9'))
+        return 0;
+    /* The path: nothing to decode, escape or resolve. */
+    while (i < len) {
+        while (i < len && !(url_class[(unsigned char)in[i]] & URL_C_PATH_STOP))
+            i++;
+        if (i == len || in[i] == '?')
+            break;
+        if (in[i] != '/' || (i + 1 < len && (in[i + 1] == '/' || in[i + 1] == '.')))
+            return 0;
+        i++;
+    }
+    u->path_len = i - host_end;
+    u->has_query = i < len;
+    if (u->has_query) {
+        u->query_off = i + 1;
+        for (i++; i < len; i++) {
+            if (url_class[(unsigned char)in[i]] & URL_C_QUERY_STOP)
+                return 0;
+        }
+    }
+    if (u->path_len == 0) {
+        /* "http://host" or "http://host?q": the path is "/". */
+        memcpy(u->text, in, host_end);
+        u->text[host_end] = '/';
+        memcpy(u->text + host_end + 1, in + host_end, len - host_end);
+        u->len = len + 1;
+        u->path_len = 1;
+        if (u->has_query)
+            u->query_off++;
+    } else {
+        memcpy(u->text, in, len);
+        u->len = len;
+    }
+    if (u->len > URL_MAX)
+        return 0;
+    u->text[u->len] = '\0';
+    u->path_off = host_end;
+    u->query_len = u->has_query ? u->len - u->query_off : 0;
+    if (!u->has_query)
+        u->query_off = u->len;
+    u->scheme_len = scheme->len;
+    u->host_off = host_off;
+    u->host_len = host_end - host_off;
+    u->port = scheme->port;
+    u->host_type = URL_HOST_NAME;
+    return 1;
+}
+
+/* The full parser: every URL that can be read. */
+static int url_normalize_full(const char *in, size_t len, struct url *u, const char **why)
 {
     struct url_buf b = {u->text, 0, URL_MAX, 0};
     struct url_parts parts;
@@ -930,4 +1065,11 @@ out:
         u->len = 0;
     }
     return rc;
+}
+
+int url_normalize(const char *in, size_t len, struct url *u, const char **why)
+{
+    if (len <= URL_MAX && url_normalize_fast(in, len, u))
+        return 0;
+    return url_normalize_full(in, len, u, why);
 }

@@ -75,6 +75,7 @@ struct pol_group {
     size_t nrules, rules_cap;
     uint64_t allow_lists[CATDB_SET_WORDS]; /* bitsets of site lists */
     uint64_t block_lists[CATDB_SET_WORDS];
+    int has_site_lists;       /* any allow or block list: worth a lookup */
     int own_allow, own_block; /* this group's own site lists, or -1 */
     int safe_search;
     enum policy_youtube youtube;
@@ -145,6 +146,16 @@ static int pol_find_category(const struct policy *p, const char *name)
 static void pol_bit_set(uint64_t *bits, int i)
 {
     bits[i / 64] |= 1ULL << (i % 64);
+}
+
+/* Do the bitsets a and b share a bit? */
+static int pol_any(const uint64_t *a, const uint64_t *b, int words)
+{
+    for (int w = 0; w < words; w++) {
+        if (a[w] & b[w])
+            return 1;
+    }
+    return 0;
 }
 
 static int pol_bit_test(const uint64_t *bits, int i)
@@ -899,6 +910,11 @@ static int pol_compile_sites(struct policy *p, char *err, size_t errlen)
             pol_reason_put(p, import_entry_key(&e), (int)i, en);
         }
     }
+    for (size_t i = 0; i < p->ngroups; i++) {
+        struct pol_group *g = &p->groups[i];
+        g->has_site_lists = pol_any(g->allow_lists, g->allow_lists, CATDB_SET_WORDS) ||
+                            pol_any(g->block_lists, g->block_lists, CATDB_SET_WORDS);
+    }
     img = catdb_builder_image(b, "policy site lists", &len, err, errlen);
     if (!img)
         goto out;
@@ -1124,15 +1140,6 @@ static int pol_site_hit(const struct policy *p, const struct catdb_match *m, con
     return -1;
 }
 
-static int pol_any(const uint64_t *a, const uint64_t *b, int words)
-{
-    for (int w = 0; w < words; w++) {
-        if (a[w] & b[w])
-            return 1;
-    }
-    return 0;
-}
-
 struct pol_engine {
     const char *domain; /* matches the host and below */
     enum policy_safe_search ss;
@@ -1205,49 +1212,88 @@ static const char *pol_unsafe_engine(const char *host, size_t len)
     return NULL;
 }
 
-static int pol_circumvention(const struct policy *p, const struct pol_group *g, const struct url *u,
-                             struct policy_verdict *v)
+/* Write the reason, when the caller asked for one (reason is NULL on the fast path). */
+static void pol_say(char *reason, size_t size, const char *fmt, ...) HAVEN_PRINTF(3, 4);
+
+static void pol_say(char *reason, size_t size, const char *fmt, ...)
 {
-    const char *host = u->text + u->host_off;
+    va_list ap;
+
+    if (!reason)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(reason, size, fmt, ap);
+    va_end(ap);
+}
+
+static int pol_circumvention(const struct pol_group *g, const struct url *u,
+                             struct policy_verdict *v, char *reason, size_t rsize)
+{
     const char *engine;
 
-    (void)p;
     if (g->nports > 0) {
         int ok = 0;
         for (int i = 0; i < g->nports; i++)
             ok |= g->ports[i] == u->port;
         if (!ok) {
             v->rule = g->ports_where;
-            snprintf(v->reason, sizeof(v->reason), "Port %u is not one the %s group may use.",
-                     u->port, g->name);
+            pol_say(reason, rsize, "Port %u is not one the %s group may use.", u->port, g->name);
             return 1;
         }
     }
     if (g->block_ip_hosts && u->host_type != URL_HOST_NAME) {
         v->rule = g->ip_where;
-        snprintf(v->reason, sizeof(v->reason),
-                 "Sites must be visited by name, not by IP address, in the %s group.", g->name);
+        pol_say(reason, rsize, "Sites must be visited by name, not by IP address, in the %s group.",
+                g->name);
         return 1;
     }
     if (g->safe_search && g->unsafe_search_block) {
-        engine = pol_unsafe_engine(host, u->host_len);
+        engine = pol_unsafe_engine(u->text + u->host_off, u->host_len);
         if (engine) {
             v->rule = "safe search: engines that cannot enforce it are blocked";
-            snprintf(v->reason, sizeof(v->reason),
-                     "The search engine %s cannot enforce safe search, so it is blocked.", engine);
+            pol_say(reason, rsize,
+                    "The search engine %s cannot enforce safe search, so it is blocked.", engine);
             return 1;
         }
     }
     return 0;
 }
 
-void policy_decide(const struct policy *p, const struct url *u, int group, int64_t t,
-                   struct policy_verdict *v)
+/* The reason for a category verdict: which entry matched, in which list, and the rule. */
+static void pol_category_reason(const struct policy *p, const struct pol_group *g,
+                                const struct url *u, const struct catdb_match *m,
+                                const struct pol_rule *rule, int c, char *reason, size_t rsize)
+{
+    static const char *const verbs[] = {"allowed", "allowed with a warning", "blocked"};
+    char hit[URL_MAX + 1], when[128];
+
+    hit[0] = when[0] = '\0';
+
+    for (int i = 0; i < m->nhits; i++) {
+        uint64_t cats[POLICY_CAT_WORDS] = {0};
+        pol_lists_to_cats(p, catdb_set_lists(p->db, m->hits[i].set), cats);
+        if (pol_bit_test(cats, c)) {
+            pol_hit_text(u, &m->hits[i], hit, sizeof(hit));
+            break;
+        }
+    }
+    if (rule->schedule >= 0)
+        snprintf(when, sizeof(when), " %s %s", rule->outside ? "outside" : "during",
+                 p->schedules[rule->schedule].name);
+    snprintf(reason, rsize, "%s is in the category %s (list %s), which is %s for the %s group%s.",
+             hit, p->cat_title[c], pol_list_for(p, m, c), verbs[rule->action], g->name, when);
+}
+
+/*
+ * The decision, and with reason non-NULL its explanation. One function for both, so the
+ * explanation can never describe a different decision from the one made.
+ */
+static void pol_decide(const struct policy *p, const struct url *u, int group, int64_t t,
+                       struct policy_verdict *v, char *reason, size_t rsize)
 {
     const struct pol_group *g;
     const struct pol_entry *entry = NULL;
     struct catdb_match m, sm;
-    char hit[URL_MAX + 1];
     int best = -1, best_rule = -1;
 
     if (group < 0 || group >= (int)p->ngroups)
@@ -1273,55 +1319,60 @@ void policy_decide(const struct policy *p, const struct url *u, int group, int64
         v->tier = POLICY_TIER_LOCKED;
         v->rule = "locked tier";
         if (strcmp(p->cat_name[v->category], "iwf") == 0)
-            snprintf(v->reason, sizeof(v->reason),
-                     "Access has been denied by your internet access provider because this "
-                     "page may contain indecent images of children as identified by the "
-                     "Internet Watch Foundation.");
+            pol_say(reason, rsize,
+                    "Access has been denied by your internet access provider because this "
+                    "page may contain indecent images of children as identified by the "
+                    "Internet Watch Foundation.");
         else
-            snprintf(v->reason, sizeof(v->reason),
-                     "This page is on the %s list (%s), which is always blocked.",
-                     p->cat_title[v->category], pol_list_for(p, &m, v->category));
+            pol_say(reason, rsize, "This page is on the %s list (%s), which is always blocked.",
+                    p->cat_title[v->category], pol_list_for(p, &m, v->category));
         return;
     }
 
     /* 2 and 3. The group's allow and block lists. */
-    catdb_lookup_url(p->sites, u, &sm);
-    for (int pass = 0; pass < 2; pass++) {
-        const uint64_t *mask = pass == 0 ? g->allow_lists : g->block_lists;
-        int l = pol_any(sm.lists, mask, CATDB_SET_WORDS) ? pol_site_hit(p, &sm, mask, &entry) : -1;
-        if (l < 0)
-            continue;
-        v->action = pass == 0 ? POLICY_ALLOW : POLICY_BLOCK;
-        v->tier = pass == 0 ? POLICY_TIER_ALLOW_LIST : POLICY_TIER_BLOCK_LIST;
-        v->rule = entry ? entry->where : p->lists[l].name;
-        snprintf(v->reason, sizeof(v->reason), "%s by the school's list \"%s\": %s",
-                 pass == 0 ? "Allowed" : "Blocked", p->lists[l].name, entry ? entry->reason : "");
-        goto safe_search;
+    if (g->has_site_lists) {
+        catdb_lookup_url(p->sites, u, &sm);
+        for (int pass = 0; pass < 2; pass++) {
+            const uint64_t *mask = pass == 0 ? g->allow_lists : g->block_lists;
+            int l =
+                pol_any(sm.lists, mask, CATDB_SET_WORDS) ? pol_site_hit(p, &sm, mask, &entry) : -1;
+            if (l < 0)
+                continue;
+            v->action = pass == 0 ? POLICY_ALLOW : POLICY_BLOCK;
+            v->tier = pass == 0 ? POLICY_TIER_ALLOW_LIST : POLICY_TIER_BLOCK_LIST;
+            v->rule = entry ? entry->where : p->lists[l].name;
+            pol_say(reason, rsize, "%s by the school's list \"%s\": %s",
+                    pass == 0 ? "Allowed" : "Blocked", p->lists[l].name,
+                    entry ? entry->reason : "");
+            goto safe_search;
+        }
     }
 
     /* 4. Circumvention. */
-    if (pol_circumvention(p, g, u, v)) {
+    if (pol_circumvention(g, u, v, reason, rsize)) {
         v->action = POLICY_BLOCK;
         v->tier = POLICY_TIER_CIRCUMVENTION;
         return;
     }
 
     /* 5. Category rules: the most restrictive of the first applicable rule per category. */
-    for (int c = 0; c < p->ncats; c++) {
-        if (!pol_bit_test(v->categories, c))
-            continue;
-        for (size_t r = 0; r < g->nrules; r++) {
-            const struct pol_rule *rule = &g->rules[r];
-            if (!pol_bit_test(rule->cats, c))
-                continue;
-            if (rule->schedule >= 0 && pol_schedule_active(p, rule->schedule, t) == rule->outside)
-                continue;
-            if (best < 0 || rule->action > g->rules[best_rule].action ||
-                (rule->action == g->rules[best_rule].action && (int)r < best_rule)) {
-                best = c;
-                best_rule = (int)r;
+    for (int w = 0; w < POLICY_CAT_WORDS; w++) {
+        for (uint64_t bits = v->categories[w]; bits; bits &= bits - 1) {
+            int c = w * 64 + __builtin_ctzll(bits);
+            for (size_t r = 0; r < g->nrules; r++) {
+                const struct pol_rule *rule = &g->rules[r];
+                if (!pol_bit_test(rule->cats, c))
+                    continue;
+                if (rule->schedule >= 0 &&
+                    pol_schedule_active(p, rule->schedule, t) == rule->outside)
+                    continue;
+                if (best < 0 || rule->action > g->rules[best_rule].action ||
+                    (rule->action == g->rules[best_rule].action && (int)r < best_rule)) {
+                    best = c;
+                    best_rule = (int)r;
+                }
+                break;
             }
-            break;
         }
     }
     if (best >= 0) {
@@ -1330,27 +1381,8 @@ void policy_decide(const struct policy *p, const struct url *u, int group, int64
         v->tier = POLICY_TIER_CATEGORY;
         v->category = best;
         v->rule = rule->where;
-        for (int i = 0; i < m.nhits; i++) {
-            const uint64_t *bits = catdb_set_lists(p->db, m.hits[i].set);
-            uint64_t cats[POLICY_CAT_WORDS] = {0};
-            pol_lists_to_cats(p, bits, cats);
-            if (pol_bit_test(cats, best)) {
-                pol_hit_text(u, &m.hits[i], hit, sizeof(hit));
-                break;
-            }
-        }
-        const char *verb = rule->action == POLICY_BLOCK  ? "blocked"
-                           : rule->action == POLICY_WARN ? "allowed with a warning"
-                                                         : "allowed";
-        char when[128] = "";
-        if (rule->schedule >= 0)
-            snprintf(when, sizeof(when), " %s %s", rule->outside ? "outside" : "during",
-                     p->schedules[rule->schedule].name);
-        snprintf(v->reason, sizeof(v->reason),
-                 "%s is in the category %s (list %s), which is %s for the %s group%s.", hit,
-                 p->cat_title[best], pol_list_for(p, &m, best), verb, g->name, when);
-        if (v->action != POLICY_ALLOW)
-            return;
+        if (reason)
+            pol_category_reason(p, g, u, &m, rule, best, reason, rsize);
         goto safe_search;
     }
 
@@ -1358,8 +1390,8 @@ void policy_decide(const struct policy *p, const struct url *u, int group, int64
     v->action = g->def >= 0 ? (enum policy_action)g->def : p->default_action;
     v->tier = POLICY_TIER_DEFAULT;
     v->rule = g->def >= 0 ? g->def_where : p->default_where ? p->default_where : "default";
-    snprintf(v->reason, sizeof(v->reason), "No rule matched; the default for the %s group is %s.",
-             g->name, policy_action_name(v->action));
+    pol_say(reason, rsize, "No rule matched; the default for the %s group is %s.", g->name,
+            policy_action_name(v->action));
 
 safe_search:
     if (v->action == POLICY_BLOCK)
@@ -1367,6 +1399,18 @@ safe_search:
     v->safe_search = pol_engine(u->text + u->host_off, u->host_len);
     if (v->safe_search == POLICY_SS_YOUTUBE ? g->youtube == POLICY_YOUTUBE_OFF : !g->safe_search)
         v->safe_search = POLICY_SS_NONE;
+}
+
+void policy_decide(const struct policy *p, const struct url *u, int group, int64_t t,
+                   struct policy_verdict *v)
+{
+    pol_decide(p, u, group, t, v, NULL, 0);
+}
+
+void policy_explain(const struct policy *p, const struct url *u, int group, int64_t t,
+                    struct policy_verdict *v, char *reason, size_t size)
+{
+    pol_decide(p, u, group, t, v, reason, size);
 }
 
 /* ---------------------------------------------------------------- accessors */

@@ -69,8 +69,10 @@ struct policy_verdict {
     const char *rule;                      /* "policy.conf:42: block pornography" */
     enum policy_safe_search safe_search;
     enum policy_youtube youtube;
-    char reason[512]; /* plain English, for the block page and log */
 };
+
+/* Room for any reason policy_explain writes. */
+#define POLICY_REASON_MAX 1024
 
 /*
  * Parse and compile the policy file at path against db. The snapshot takes
@@ -87,10 +89,21 @@ void policy_free(struct policy *p);
 
 /*
  * Decide what happens to the canonical URL u for group at instant t (seconds
- * since the epoch, UTC). Fills *v; v->rule points into the snapshot.
+ * since the epoch, UTC). Fills *v; v->rule points into the snapshot. Takes no
+ * lock and allocates nothing: this is the request path.
  */
 void policy_decide(const struct policy *p, const struct url *u, int group, int64_t t,
                    struct policy_verdict *v);
+
+/*
+ * The same decision, and also the reason in plain English for the block page
+ * and the log ("roblox.com is in the category Games (list ut1/games), which is
+ * blocked for the secondary group during lessons."), written to reason (size
+ * bytes; POLICY_REASON_MAX is always enough). Slower: call it when the reason
+ * will be shown.
+ */
+void policy_explain(const struct policy *p, const struct url *u, int group, int64_t t,
+                    struct policy_verdict *v, char *reason, size_t size);
 
 /* Groups: their number, the index of name (-1 if none), the name of index i. */
 int policy_group_count(const struct policy *p);

@@ -28,6 +28,7 @@ static struct catdb *fuzz_db(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static struct url u;
+    static char reason[POLICY_REASON_MAX];
     struct policy_verdict v;
     char err[1024];
     const char *why;
@@ -44,7 +45,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < HAVEN_ARRAY_LEN(urls); i++) {
         if (url_normalize(urls[i], strlen(urls[i]), &u, &why) == 0) {
             for (int g = 0; g < policy_group_count(p); g++)
-                policy_decide(p, &u, g, 1796032800, &v);
+                policy_explain(p, &u, g, 1796032800, &v, reason, sizeof(reason));
         }
     }
     policy_free(p);

@@ -4,16 +4,19 @@
  * Feeds each input to url_normalize and url_normalize_host and aborts when an invariant
  * breaks: a failure must carry a reason; a success must have offsets inside the text, and
  * its canonical form must be a fixed point (normalising it again gives the same text, offsets,
- * port and host type). Seed corpus: tests/fuzz/corpus/url/.
+ * port and host type); and whatever the one-pass fast path accepts, the full parser must turn
+ * into exactly the same URL. Seed corpus: tests/fuzz/corpus/url/.
  */
 #include "common/compat.h"
 
-#include "http/url.h"
+/* The source itself, to reach the two static parsers (the library's copy is not linked). */
+#include "http/url.c"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct url fuzz_url_first;
 static struct url fuzz_url_again;
+static struct url fuzz_url_full;
 
 static void fuzz_url_check(int ok)
 {
@@ -71,6 +74,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *why = NULL;
 
     fuzz_url_check_host(in, size);
+
+    if (size <= URL_MAX && url_normalize_fast(in, size, u)) {
+        struct url *f = &fuzz_url_full;
+        fuzz_url_check(url_normalize_full(in, size, f, &why) == 0);
+        fuzz_url_check(u->len == f->len && memcmp(u->text, f->text, u->len + 1) == 0);
+        fuzz_url_check(u->host_off == f->host_off && u->host_len == f->host_len &&
+                       u->path_off == f->path_off && u->path_len == f->path_len &&
+                       u->has_query == f->has_query && u->query_off == f->query_off &&
+                       u->query_len == f->query_len && u->port == f->port &&
+                       u->scheme_len == f->scheme_len && u->host_type == f->host_type);
+    }
 
     if (url_normalize(in, size, u, &why) < 0) {
         fuzz_url_check_why(why);

@@ -13,7 +13,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "http/url.h"
+/* The source itself, to reach the fast and full parsers (the library's copy is not linked). */
+#include "http/url.c"
 
 struct test_url_case {
     const char *in;
@@ -532,6 +533,53 @@ static void test_url_limits(void **state)
     assert_string_equal(test_u.text, "http://x/");
 }
 
+/* The one-pass fast path and the full parser agree on everything the fast path takes. */
+static void test_url_fast_path(void **state)
+{
+    static const char *const hosts[] = {
+        "example.com", "www.bbc.co.uk", "a_b.example",  "x",           "xn--bcher-kva.example",
+        "Example.com", "1.2.3.4",       "example.com.", "example.123", "a..b",
+        "-a.b",        "host.0x1f",     "e.com:8080",   "u@e.com"};
+    static const char *const rests[] = {"",          "/",
+                                        "/a/b",      "/a/b/",
+                                        "?q=1",      "/s?q=a b",
+                                        "/a//b",     "/a/./b",
+                                        "/a/../b",   "/.well-known/x",
+                                        "/%41",      "/a\\b",
+                                        "/p#frag",   "/p?x=%zz",
+                                        "/p?x=<y>",  "/~user/p-1_2.html",
+                                        "/\xc3\xa9", "?",
+                                        "/a?b?c",    "/a;b=c"};
+    static const char *const schemes[] = {"http://", "https://", "HTTP://", "ftp://", ""};
+    static struct url fast, full;
+    char in[512];
+    const char *why;
+    int taken = 0;
+
+    (void)state;
+    for (size_t s = 0; s < HAVEN_ARRAY_LEN(schemes); s++) {
+        for (size_t h = 0; h < HAVEN_ARRAY_LEN(hosts); h++) {
+            for (size_t r = 0; r < HAVEN_ARRAY_LEN(rests); r++) {
+                int n = snprintf(in, sizeof(in), "%s%s%s", schemes[s], hosts[h], rests[r]);
+                if (!url_normalize_fast(in, (size_t)n, &fast))
+                    continue;
+                taken++;
+                if (url_normalize_full(in, (size_t)n, &full, &why) != 0)
+                    fail_msg("fast path took '%s', the full parser rejects it: %s", in, why);
+                if (strcmp(fast.text, full.text) != 0 || fast.host_off != full.host_off ||
+                    fast.host_len != full.host_len || fast.path_off != full.path_off ||
+                    fast.path_len != full.path_len || fast.has_query != full.has_query ||
+                    fast.query_off != full.query_off || fast.query_len != full.query_len ||
+                    fast.port != full.port || fast.host_type != full.host_type)
+                    fail_msg("'%s': fast '%s' differs from full '%s'", in, fast.text, full.text);
+            }
+        }
+    }
+    /* The common case must take the fast path, or it is not worth having. */
+    assert_true(taken > 100);
+    assert_true(url_normalize_fast("http://www.example.com/a/b?c=d", 30, &fast));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -541,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_url_offsets),
         cmocka_unit_test(test_url_nul_bytes),
         cmocka_unit_test(test_url_limits),
+        cmocka_unit_test(test_url_fast_path),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
