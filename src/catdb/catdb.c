@@ -270,6 +270,18 @@ static int catdb_walk_host(const struct catdb *db, const char *host, size_t len,
     return n;
 }
 
+void catdb_prefetch_host(const struct catdb *db, const char *host, size_t len)
+{
+    uint64_t keys[KEY_MAX_LABELS];
+    uint16_t offs[KEY_MAX_LABELS];
+    int n = key_host_suffixes(host, len, keys, offs, KEY_MAX_LABELS);
+    int lo = db->hdr->min_labels > 1 ? (int)db->hdr->min_labels : 1;
+    int hi = n < (int)db->hdr->max_labels ? n : (int)db->hdr->max_labels;
+
+    for (int i = lo - 1; i < hi; i++)
+        __builtin_prefetch(&db->slots[keys[i] & db->mask]);
+}
+
 int catdb_lookup_host(const struct catdb *db, const char *host, size_t len, int is_ip,
                       struct catdb_match *m)
 {

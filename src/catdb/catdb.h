@@ -98,6 +98,13 @@ int catdb_lookup_host(const struct catdb *db, const char *host, size_t len, int 
 /* Look up a canonical URL: host entries and URL entries. Fills *m; returns hits. */
 int catdb_lookup_url(const struct catdb *db, const struct url *u, struct catdb_match *m);
 
+/*
+ * Start loading the slots a lookup of host will read, without waiting for them. A caller with
+ * several requests in hand prefetches them all, then looks each up, so that their cache
+ * misses overlap instead of following one another.
+ */
+void catdb_prefetch_host(const struct catdb *db, const char *host, size_t len);
+
 void catdb_get_stats(const struct catdb *db, struct catdb_stats *st);
 
 /* List i (0 <= i < nlists): its name, the category it belongs to, its entry count. */

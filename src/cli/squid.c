@@ -8,7 +8,9 @@
  * channel-ID (url_rewrite_children ... concurrency=N) the answer starts with
  * the same ID. Answers are written as soon as every complete line read so far
  * has been decided, before the helper waits for more input, so Squid never
- * waits on a buffer; in bulk, one write carries many answers.
+ * waits on a buffer; in bulk, one write carries many answers. Lines already
+ * read are taken SQUID_BATCH at a time: all are parsed and their database
+ * slots prefetched before the first is decided.
  * docs/squid.md has the squid.conf lines.
  */
 #include "common/compat.h"
@@ -28,6 +30,8 @@
 #define SQUID_IN_MAX (URL_MAX + 4096)
 #define SQUID_OUT_MAX 65536
 #define SQUID_ANSWER_MAX (URL_MAX * 3 + 1024)
+/* Requests read ahead, so their lookups' cache misses overlap (catdb_prefetch_host). */
+#define SQUID_BATCH 16
 
 static const char squid_usage[] =
     "usage: haven squid-helper [--policy FILE] [--db FILE] [--group NAME] [--block-url URL]\n"
@@ -152,40 +156,40 @@ static struct slice squid_field(struct slice *s)
     return f;
 }
 
-/* Decide one request line and queue its answer. */
-static int squid_line(struct squid *s, const char *line, size_t len)
-{
-    static struct url u;
-    static char answer[SQUID_ANSWER_MAX], target[URL_MAX + 16];
-    struct slice rest = slice_trim(slice_make(line, len)), id = {"", 0}, f, url, method;
-    static char reason[POLICY_REASON_MAX];
-    struct policy_verdict v;
-    const char *why = NULL;
-    int64_t now = clock_now();
-    size_t n = 0;
+/* One request line, read and normalised, waiting for its answer. */
+struct squid_req {
+    struct slice id; /* channel-ID, or empty; points into the input buffer */
     int group;
+    const char *why; /* the URL could not be read: why (the request is blocked) */
+    int empty;       /* no URL at all: answered BH */
+    struct url u;
+};
 
+/* Read one request line into r and start loading what deciding it will need. */
+static void squid_parse(struct squid *s, const char *line, size_t len, struct squid_req *r)
+{
+    static char target[URL_MAX + 16];
+    struct slice rest = slice_trim(slice_make(line, len)), f, url, method;
+
+    r->id = slice_make("", 0);
+    r->why = NULL;
+    r->empty = 0;
     f = squid_field(&rest);
     if (f.len > 0 && f.len < 12 && strspn(f.p, "0123456789") >= f.len && rest.len > 0) {
-        id = f;
+        r->id = f;
         f = squid_field(&rest);
     }
     url = f;
-    if (id.len > 0) {
-        memcpy(answer, id.p, id.len);
-        answer[id.len] = ' ';
-        n = id.len + 1;
-    }
     if (url.len == 0) {
-        n += (size_t)snprintf(answer + n, sizeof(answer) - n, "BH message=\"empty request\"\n");
-        return squid_emit(s, answer, n);
+        r->empty = 1;
+        return;
     }
     squid_field(&rest); /* client ip/fqdn */
     squid_field(&rest); /* user */
     method = squid_field(&rest);
-    group = squid_kv_group(s->p, rest);
-    if (group < 0)
-        group = s->group;
+    r->group = squid_kv_group(s->p, rest);
+    if (r->group < 0)
+        r->group = s->group;
 
     /* CONNECT carries host:port; it is HTTPS. */
     if (slice_eq_cstr(method, "CONNECT") && url.len < URL_MAX - 8) {
@@ -193,16 +197,37 @@ static int squid_line(struct squid *s, const char *line, size_t len)
         memcpy(target + 8, url.p, url.len);
         url = slice_make(target, url.len + 8);
     }
-    if (url_normalize(url.p, url.len, &u, &why) < 0) {
+    if (url_normalize(url.p, url.len, &r->u, &r->why) == 0)
+        policy_prefetch(s->p, &r->u);
+}
+
+/* Decide a request and queue its answer. */
+static int squid_answer(struct squid *s, struct squid_req *r, int64_t now)
+{
+    static char answer[SQUID_ANSWER_MAX];
+    static char reason[POLICY_REASON_MAX];
+    struct policy_verdict v;
+    size_t n = 0;
+
+    if (r->id.len > 0) {
+        memcpy(answer, r->id.p, r->id.len);
+        answer[r->id.len] = ' ';
+        n = r->id.len + 1;
+    }
+    if (r->empty) {
+        n += (size_t)snprintf(answer + n, sizeof(answer) - n, "BH message=\"empty request\"\n");
+        return squid_emit(s, answer, n);
+    }
+    if (r->why) {
         /* Fail closed: what cannot be parsed cannot be checked. */
         v.action = POLICY_BLOCK;
         v.category = -1;
-        v.group = group;
-        snprintf(reason, sizeof(reason), "The address could not be read: %s.", why);
+        v.group = r->group;
+        snprintf(reason, sizeof(reason), "The address could not be read: %s.", r->why);
     } else {
-        policy_decide(s->p, &u, group, now, &v);
+        policy_decide(s->p, &r->u, r->group, now, &v);
         if (v.action == POLICY_BLOCK)
-            policy_explain(s->p, &u, group, now, &v, reason, sizeof(reason));
+            policy_explain(s->p, &r->u, r->group, now, &v, reason, sizeof(reason));
     }
     if (v.action != POLICY_BLOCK) {
         memcpy(answer + n, "ERR\n", 4);
@@ -210,7 +235,7 @@ static int squid_line(struct squid *s, const char *line, size_t len)
     }
     n += (size_t)snprintf(answer + n, sizeof(answer) - n, "OK status=302 url=\"%s", s->block_url);
     char *o = answer + n, *end = answer + sizeof(answer) - 3;
-    o = squid_param(o, end, s->sep, "url", why ? "" : u.text);
+    o = squid_param(o, end, s->sep, "url", r->why ? "" : r->u.text);
     if (v.category >= 0)
         o = squid_param(o, end, '&', "category", policy_category_name(s->p, v.category));
     o = squid_param(o, end, '&', "group", policy_group_name(s->p, v.group));
@@ -219,6 +244,18 @@ static int squid_line(struct squid *s, const char *line, size_t len)
     answer[n++] = '"';
     answer[n++] = '\n';
     return squid_emit(s, answer, n);
+}
+
+/* Answer the first n requests of the batch, in order. */
+static int squid_answer_batch(struct squid *s, struct squid_req *batch, int n)
+{
+    int64_t now = clock_now();
+
+    for (int i = 0; i < n; i++) {
+        if (squid_answer(s, &batch[i], now) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* Answer a line too long to read whole: "[ID] BH ...", with its channel-ID if it has one. */
@@ -243,6 +280,7 @@ int cmd_squid_helper(int argc, char **argv)
     };
     const char *policy_path = NULL, *db_path = NULL, *group_name = NULL;
     static struct squid s;
+    struct squid_req *batch = NULL;
     char *in = NULL;
     size_t inlen = 0;
     int c, rc = 1, skipping = 0;
@@ -286,6 +324,7 @@ int cmd_squid_helper(int argc, char **argv)
     }
 
     in = xmalloc(SQUID_IN_MAX);
+    batch = xcalloc(SQUID_BATCH, sizeof(*batch));
     for (;;) {
         ssize_t got = read(0, in + inlen, SQUID_IN_MAX - inlen);
         if (got < 0 && errno == EINTR)
@@ -294,16 +333,24 @@ int cmd_squid_helper(int argc, char **argv)
             break;
         inlen += (size_t)got;
         size_t start = 0;
+        int nbatch = 0;
         for (;;) {
             char *nl = memchr(in + start, '\n', inlen - start);
             if (!nl)
                 break;
             size_t len = (size_t)(nl - (in + start));
-            if (!skipping && squid_line(&s, in + start, len) < 0)
-                goto out;
+            if (!skipping)
+                squid_parse(&s, in + start, len, &batch[nbatch++]);
             skipping = 0;
             start += len + 1;
+            if (nbatch == SQUID_BATCH) {
+                if (squid_answer_batch(&s, batch, nbatch) < 0)
+                    goto out;
+                nbatch = 0;
+            }
         }
+        if (squid_answer_batch(&s, batch, nbatch) < 0)
+            goto out;
         memmove(in, in + start, inlen - start);
         inlen -= start;
         if (inlen == SQUID_IN_MAX) {
@@ -316,10 +363,13 @@ int cmd_squid_helper(int argc, char **argv)
         if (squid_flush(&s) < 0)
             goto out;
     }
-    if (inlen > 0 && !skipping)
-        squid_line(&s, in, inlen);
+    if (inlen > 0 && !skipping) {
+        squid_parse(&s, in, inlen, &batch[0]);
+        squid_answer_batch(&s, batch, 1);
+    }
     rc = squid_flush(&s) < 0 ? 1 : 0;
 out:
+    free(batch);
     free(in);
     policy_free((struct policy *)(uintptr_t)s.p);
     return rc;

@@ -1401,6 +1401,11 @@ safe_search:
         v->safe_search = POLICY_SS_NONE;
 }
 
+void policy_prefetch(const struct policy *p, const struct url *u)
+{
+    catdb_prefetch_host(p->db, u->text + u->host_off, u->host_len);
+}
+
 void policy_decide(const struct policy *p, const struct url *u, int group, int64_t t,
                    struct policy_verdict *v)
 {

@@ -95,6 +95,9 @@ void policy_free(struct policy *p);
 void policy_decide(const struct policy *p, const struct url *u, int group, int64_t t,
                    struct policy_verdict *v);
 
+/* Start loading what deciding u will read (see catdb_prefetch_host); optional. */
+void policy_prefetch(const struct policy *p, const struct url *u);
+
 /*
  * The same decision, and also the reason in plain English for the block page
  * and the log ("roblox.com is in the category Games (list ut1/games), which is
