@@ -24,15 +24,6 @@ static const char check_usage[] =
     "                 or 2026-11-30T10:15:00Z (UTC); default: now\n"
     "  --json         one JSON object per URL per line\n";
 
-static const char *const check_ss_text[] = {
-    "",
-    "Google (safe=active)",
-    "Bing (adlt=strict)",
-    "DuckDuckGo (kp=1)",
-    "Yahoo (vm=r)",
-    "YouTube (YouTube-Restrict header)",
-};
-
 /*
  * A JSON string of text: invalid UTF-8 (a URL can hold any bytes) is replaced by U+FFFD so
  * the object is still printed with every key.
@@ -118,7 +109,7 @@ static void check_text(const struct policy *p, const char *in, const struct url 
     }
     printf("\n       %s\n       rule: %s\n", reason, v->rule);
     if (v->safe_search != POLICY_SS_NONE)
-        printf("       safe search enforced: %s\n", check_ss_text[v->safe_search]);
+        printf("       safe search enforced: %s\n", policy_safe_search_text(v->safe_search));
 }
 
 /* Decide for one URL and print the verdict; why, if set, is an error found before parsing. */

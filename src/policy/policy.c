@@ -1145,7 +1145,7 @@ struct pol_engine {
     enum policy_safe_search ss;
 };
 
-/* Search engines and how their safe search is enforced (docs/policy.md). */
+/* Search engines and how their safe search is enforced: the one table (docs/policy.md). */
 static const struct pol_engine pol_engines[] = {
     {"bing.com", POLICY_SS_BING},
     {"duckduckgo.com", POLICY_SS_DUCKDUCKGO},
@@ -1154,7 +1154,57 @@ static const struct pol_engine pol_engines[] = {
     {"youtube-nocookie.com", POLICY_SS_YOUTUBE},
     {"youtubei.googleapis.com", POLICY_SS_YOUTUBE},
     {"youtube.googleapis.com", POLICY_SS_YOUTUBE},
+    {"pixabay.com", POLICY_SS_PIXABAY},
+    {"ecosia.org", POLICY_SS_ECOSIA},
+    {"search.brave.com", POLICY_SS_BRAVE},
+    {"ya.ru", POLICY_SS_YANDEX},
 };
+
+static const struct {
+    const char *name, *text, *param, *host, *host_moderate;
+} pol_enforce[] = {
+    [POLICY_SS_NONE] = {"", "", NULL, NULL, NULL},
+    [POLICY_SS_GOOGLE] = {"google", "Google (safe=active; CONNECT to forcesafesearch.google.com)",
+                          "safe=active", "forcesafesearch.google.com", NULL},
+    [POLICY_SS_BING] = {"bing", "Bing (adlt=strict; CONNECT to strict.bing.com)", "adlt=strict",
+                        "strict.bing.com", NULL},
+    [POLICY_SS_DUCKDUCKGO] = {"duckduckgo", "DuckDuckGo (kp=1; CONNECT to safe.duckduckgo.com)",
+                              "kp=1", "safe.duckduckgo.com", NULL},
+    [POLICY_SS_YAHOO] = {"yahoo", "Yahoo (vm=r)", "vm=r", NULL, NULL},
+    [POLICY_SS_YOUTUBE] = {"youtube",
+                           "YouTube (YouTube-Restrict header; CONNECT to restrict.youtube.com)",
+                           NULL, "restrict.youtube.com", "restrictmoderate.youtube.com"},
+    [POLICY_SS_PIXABAY] = {"pixabay", "Pixabay (CONNECT to safesearch.pixabay.com)", NULL,
+                           "safesearch.pixabay.com", NULL},
+    [POLICY_SS_ECOSIA] = {"ecosia", "Ecosia (CONNECT to strict-safe-search.ecosia.org)", NULL,
+                          "strict-safe-search.ecosia.org", NULL},
+    [POLICY_SS_BRAVE] = {"brave", "Brave (CONNECT to forcesafe.search.brave.com)", NULL,
+                         "forcesafe.search.brave.com", NULL},
+    [POLICY_SS_YANDEX] = {"yandex", "Yandex (CONNECT to 213.180.193.56)", NULL, "213.180.193.56",
+                          NULL},
+};
+
+const char *policy_safe_search_name(enum policy_safe_search ss)
+{
+    return pol_enforce[ss].name;
+}
+
+const char *policy_safe_search_text(enum policy_safe_search ss)
+{
+    return pol_enforce[ss].text;
+}
+
+const char *policy_safe_search_param(enum policy_safe_search ss)
+{
+    return pol_enforce[ss].param;
+}
+
+const char *policy_safe_search_host(enum policy_safe_search ss, enum policy_youtube level)
+{
+    if (ss == POLICY_SS_YOUTUBE && level == POLICY_YOUTUBE_MODERATE)
+        return pol_enforce[ss].host_moderate;
+    return pol_enforce[ss].host;
+}
 
 /* Engines that offer no way to force safe search: blocked when it is enforced. */
 static const char *const pol_unsafe_engines[] = {
@@ -1170,16 +1220,17 @@ static int pol_host_is(const char *host, size_t len, const char *domain)
     return len == dl || host[len - dl - 1] == '.';
 }
 
-/* Is host www.google.TLD or google.TLD, for any Google country domain? */
-static int pol_is_google(const char *host, size_t len)
+/* Is host www.NAME.TLD or NAME.TLD, for any country domain (google.co.uk, yandex.com.tr)? */
+static int pol_is_country(const char *host, size_t len, const char *name)
 {
+    size_t nl = strlen(name), labels = 1, rl;
     const char *rest;
-    size_t rl, labels = 1;
 
-    if (len > 11 && memcmp(host, "www.google.", 11) == 0)
-        rest = host + 11;
-    else if (len > 7 && memcmp(host, "google.", 7) == 0)
-        rest = host + 7;
+    if (len > 4 + nl + 1 && memcmp(host, "www.", 4) == 0 && memcmp(host + 4, name, nl) == 0 &&
+        host[4 + nl] == '.')
+        rest = host + 4 + nl + 1;
+    else if (len > nl + 1 && memcmp(host, name, nl) == 0 && host[nl] == '.')
+        rest = host + nl + 1;
     else
         return 0;
     rl = len - (size_t)(rest - host);
@@ -1194,8 +1245,10 @@ static int pol_is_google(const char *host, size_t len)
 
 static enum policy_safe_search pol_engine(const char *host, size_t len)
 {
-    if (pol_is_google(host, len))
+    if (pol_is_country(host, len, "google"))
         return POLICY_SS_GOOGLE;
+    if (pol_is_country(host, len, "yandex"))
+        return POLICY_SS_YANDEX;
     for (size_t i = 0; i < HAVEN_ARRAY_LEN(pol_engines); i++) {
         if (pol_host_is(host, len, pol_engines[i].domain))
             return pol_engines[i].ss;

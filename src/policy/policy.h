@@ -50,14 +50,18 @@ enum policy_tier {
 
 enum policy_youtube { POLICY_YOUTUBE_OFF, POLICY_YOUTUBE_MODERATE, POLICY_YOUTUBE_STRICT };
 
-/* What safe-search enforcement applies to an allowed request. */
+/* What safe-search enforcement applies to an allowed request (the table is in policy.c). */
 enum policy_safe_search {
     POLICY_SS_NONE,       /* not a search engine, or enforcement is off */
-    POLICY_SS_GOOGLE,     /* add safe=active */
-    POLICY_SS_BING,       /* add adlt=strict */
-    POLICY_SS_DUCKDUCKGO, /* add kp=1 */
-    POLICY_SS_YAHOO,      /* add vm=r */
-    POLICY_SS_YOUTUBE,    /* add the YouTube-Restrict header (group's level) */
+    POLICY_SS_GOOGLE,     /* safe=active; CONNECT to forcesafesearch.google.com */
+    POLICY_SS_BING,       /* adlt=strict; CONNECT to strict.bing.com */
+    POLICY_SS_DUCKDUCKGO, /* kp=1; CONNECT to safe.duckduckgo.com */
+    POLICY_SS_YAHOO,      /* vm=r */
+    POLICY_SS_YOUTUBE,    /* YouTube-Restrict header; CONNECT to restrict(moderate).youtube.com */
+    POLICY_SS_PIXABAY,    /* CONNECT to safesearch.pixabay.com */
+    POLICY_SS_ECOSIA,     /* CONNECT to strict-safe-search.ecosia.org */
+    POLICY_SS_BRAVE,      /* CONNECT to forcesafe.search.brave.com */
+    POLICY_SS_YANDEX,     /* CONNECT to 213.180.193.56 */
 };
 
 struct policy_verdict {
@@ -125,5 +129,14 @@ const struct tz *policy_tz(const struct policy *p);
 const struct catdb *policy_catdb(const struct policy *p);
 
 const char *policy_action_name(enum policy_action a);
+
+/* "google", "bing", ...: for logs; "" for POLICY_SS_NONE. */
+const char *policy_safe_search_name(enum policy_safe_search ss);
+/* How it is enforced, for people: "Google (safe=active; CONNECT to forcesafesearch.google.com)". */
+const char *policy_safe_search_text(enum policy_safe_search ss);
+/* The query parameter that enforces it on a plain or inspected request ("safe=active"), or NULL. */
+const char *policy_safe_search_param(enum policy_safe_search ss);
+/* The host a CONNECT is sent to instead of the one asked for, or NULL (YouTube: by level). */
+const char *policy_safe_search_host(enum policy_safe_search ss, enum policy_youtube level);
 
 #endif
