@@ -228,7 +228,7 @@ enum import_result import_line(struct import_ctx *c, int list, const char *line,
     }
     if (s.len >= 2 && s.p[0] == '|' && s.p[1] == '|')
         return import_adblock(c, list, s, why);
-    if (memmem(s.p, s.len, "##", 2) || memmem(s.p, s.len, "#@#", 3)) {
+    if (s.p && (memmem(s.p, s.len, "##", 2) || memmem(s.p, s.len, "#@#", 3))) {
         *why = "Adblock cosmetic filters are not supported";
         return IMPORT_REJECTED;
     }

@@ -25,6 +25,12 @@ static const char main_usage[] =
     "                      show what a category database holds\n"
     "  squid-helper [--policy FILE] [--db FILE] [--group NAME] [--block-url URL]\n"
     "                      answer Squid url_rewrite requests (a squidGuard replacement)\n"
+    "  serve [--config FILE] [--check-config] [--dump-config]\n"
+    "                      run the filtering proxy (docs/configuration.md)\n"
+    "  users import|add|passwd|del|list ...\n"
+    "                      manage the users database (docs/users.md)\n"
+    "  session add|del|list ...\n"
+    "                      tie an IP address to a user for a while\n"
     "  version             print the version\n"
     "\n"
     "See docs/ and `haven COMMAND --help`.\n";
@@ -115,6 +121,12 @@ int main(int argc, char **argv)
         return cmd_lists(argc - 1, argv + 1);
     if (strcmp(argv[1], "squid-helper") == 0)
         return cmd_squid_helper(argc - 1, argv + 1);
+    if (strcmp(argv[1], "serve") == 0)
+        return cmd_serve(argc - 1, argv + 1);
+    if (strcmp(argv[1], "users") == 0)
+        return cmd_users(argc - 1, argv + 1);
+    if (strcmp(argv[1], "session") == 0)
+        return cmd_session(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("haven %s\n", HAVEN_VERSION);
         return 0;

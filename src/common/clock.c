@@ -18,6 +18,16 @@ int64_t clock_now(void)
     return (int64_t)ts.tv_sec;
 }
 
+int64_t clock_now_ms(void)
+{
+    struct timespec ts;
+
+    if (clock_faked)
+        return clock_fake_now * 1000;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 void clock_set_fake(int64_t t)
 {
     clock_faked = 1;

@@ -12,6 +12,9 @@
 /* Seconds since the Unix epoch, UTC: the real time, or the fake time if one is set. */
 int64_t clock_now(void);
 
+/* The same in milliseconds (a fake clock gives its seconds * 1000). */
+int64_t clock_now_ms(void);
+
 /* Fix the clock at t (seconds since the epoch); clock_clear_fake() returns to real time. */
 void clock_set_fake(int64_t t);
 void clock_clear_fake(void);

@@ -1,0 +1,83 @@
+#include "common/compat.h"
+
+#include <sys/stat.h>
+
+#include "catdb/catdb.h"
+#include "common/clock.h"
+#include "common/xalloc.h"
+#include "config/config.h"
+#include "ident/ident.h"
+#include "policy/policy.h"
+#include "proxy/snapshot.h"
+#include "store/store.h"
+
+/* The users database is optional: no file means nobody has been imported yet. */
+static int snapshot_load_ident(const struct config *cfg, struct snapshot *s, char *err,
+                               size_t errlen)
+{
+    char path[4096];
+    struct stat st;
+    struct store *store;
+    int rc = -1;
+
+    snprintf(path, sizeof(path), "%s/users.sqlite", cfg->data_dir);
+    if (stat(path, &st) != 0)
+        return 0;
+    store = store_open(path, err, errlen);
+    if (!store)
+        return -1;
+    if (store_migrate(store, err, errlen) == 0) {
+        s->ident = ident_load(store, err, errlen);
+        rc = s->ident ? 0 : -1;
+    }
+    store_close(store);
+    return rc;
+}
+
+struct snapshot *snapshot_load(const struct config *cfg, uint64_t generation, char *err,
+                               size_t errlen)
+{
+    struct snapshot *s = xcalloc(1, sizeof(*s));
+    struct catdb *db = catdb_open(cfg->database, err, errlen);
+
+    if (!db)
+        goto fail;
+    s->policy = policy_load(cfg->policy, db, err, errlen);
+    if (!s->policy)
+        goto fail;
+    if (snapshot_load_ident(cfg, s, err, errlen) < 0)
+        goto fail;
+    /* Every group the configuration names must exist in the policy. */
+    for (int i = 0; i < cfg->nnetworks; i++) {
+        if (policy_group_find(s->policy, cfg->networks[i].group) < 0) {
+            snprintf(err, errlen, "%s: network %s: the policy has no group '%s'", cfg->file,
+                     "range", cfg->networks[i].group);
+            goto fail;
+        }
+    }
+    atomic_init(&s->refs, 1);
+    s->loaded_at = clock_now();
+    s->generation = generation;
+    return s;
+fail:
+    if (s->ident)
+        ident_free(s->ident);
+    policy_free(s->policy);
+    free(s);
+    return NULL;
+}
+
+void snapshot_ref(struct snapshot *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+void snapshot_unref(struct snapshot *s)
+{
+    if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (s->ident)
+        ident_free(s->ident);
+    policy_free(s->policy);
+    free(s);
+}
