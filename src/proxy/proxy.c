@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sodium.h>
 
 #include "catdb/catdb.h"
 #include "common/buf.h"
@@ -156,10 +157,9 @@ static void proxy_free_exchange(struct conn *c)
     c->x = NULL;
 }
 
-static void proxy_on_closed(uv_handle_t *h)
+/* Drop one hold on c (a handle closing, a password check in flight); free it when closed. */
+static void proxy_release(struct conn *c)
 {
-    struct conn *c = h->data;
-
     /* The upstream handle closes after every exchange: only free a closed connection. */
     if (--c->pending_closes > 0 || !c->closed)
         return;
@@ -169,6 +169,11 @@ static void proxy_on_closed(uv_handle_t *h)
     if (c->snap)
         snapshot_unref(c->snap);
     free(c);
+}
+
+static void proxy_on_closed(uv_handle_t *h)
+{
+    proxy_release(h->data);
 }
 
 static void proxy_close_upstream(struct conn *c)
@@ -1240,6 +1245,135 @@ static int proxy_is_self(const struct conn *c, const struct url *u)
     return 0;
 }
 
+/* ---------------------------------------------------------------- sign-in */
+
+/* A Basic password check, run on libuv's thread pool: argon2id takes tens of milliseconds. */
+struct proxy_auth {
+    uv_work_t req;
+    struct conn *c;
+    const struct ident *ident;
+    char user[IDENT_USER_MAX];
+    char pass[IDENT_PASS_MAX];
+    int ok;
+};
+
+static int proxy_sign_in_required(const struct conn *c)
+{
+    const struct config *cfg = proxy_cfg(c);
+
+    for (int i = 0; i < cfg->nsign_in; i++) {
+        if (strcmp(cfg->sign_in[i], c->x->group) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* 407: ask the browser for the user's school name and password. */
+static void proxy_challenge(struct conn *c, const char *why)
+{
+    char hdr[512];
+    struct buf body;
+    struct page_info pi;
+
+    snprintf(hdr, sizeof(hdr), "Proxy-Authenticate: Basic realm=\"%s\", charset=\"UTF-8\"\r\n",
+             proxy_cfg(c)->sign_in_realm);
+    snprintf(c->x->reason, sizeof(c->x->reason), "%s", why);
+    buf_init(&body, PROXY_PAGE_MAX);
+    proxy_page_info(c, &pi);
+    page_error(&body, &pi, 407);
+    proxy_local(c, 407, PAGE_HTML_TYPE, &body, hdr);
+    buf_cleanup(&body);
+}
+
+/* The signed-in user's group decides from here on. */
+static void proxy_signed_in(struct conn *c, const char *user)
+{
+    const char *group = NULL, *display = NULL;
+    int g;
+
+    snprintf(c->x->user, sizeof(c->x->user), "%s", user);
+    if (ident_user_group(c->snap->ident, user, &group, &display) == 0 && group) {
+        g = policy_group_find(c->snap->policy, group);
+        if (g >= 0) {
+            c->x->group_index = g;
+            snprintf(c->x->group, sizeof(c->x->group), "%s", group);
+        }
+    }
+}
+
+static void proxy_auth_work(uv_work_t *req)
+{
+    struct proxy_auth *a = req->data;
+
+    a->ok = ident_check_password(a->ident, a->user, a->pass) == 0;
+}
+
+static void proxy_auth_done(uv_work_t *req, int status)
+{
+    struct proxy_auth *a = req->data;
+    struct conn *c = a->c;
+
+    sodium_memzero(a->pass, sizeof(a->pass));
+    if (c->closed) {
+        free(a);
+        proxy_release(c);
+        return;
+    }
+    c->pending_closes--;
+    if (status == 0 && a->ok) {
+        ident_cache_put(c->w->srv->auth_cache, c->snap->ident, c->x->req.proxy_authorization,
+                        a->user, clock_now());
+        proxy_signed_in(c, a->user);
+        free(a);
+        proxy_proxied(c);
+        return;
+    }
+    free(a);
+    proxy_challenge(c, "The name or password was not right.");
+}
+
+/*
+ * Proxy sign-in: a Proxy-Authorization header is checked (from the cache, or on the thread
+ * pool); a group listed in sign-in without one is challenged. Returns 0 to go on now, 1 when
+ * the request was answered or will continue in proxy_auth_done.
+ */
+static int proxy_authenticate(struct conn *c)
+{
+    struct exchange *x = c->x;
+    const struct ident *id = c->snap->ident;
+    char user[IDENT_USER_MAX];
+    struct proxy_auth *a;
+
+    if (!x->req.has_proxy_authorization) {
+        if (!proxy_sign_in_required(c))
+            return 0;
+        proxy_challenge(c, "Sign in with your school user name and password to use the internet.");
+        return 1;
+    }
+    if (id && ident_cache_get(c->w->srv->auth_cache, id, x->req.proxy_authorization, clock_now(),
+                              user, sizeof(user)) == 0) {
+        proxy_signed_in(c, user);
+        return 0;
+    }
+    a = xcalloc(1, sizeof(*a));
+    if (!id || ident_parse_basic(x->req.proxy_authorization, a->user, sizeof(a->user), a->pass,
+                                 sizeof(a->pass)) < 0) {
+        free(a);
+        proxy_challenge(c, "The name or password was not right.");
+        return 1;
+    }
+    a->c = c;
+    a->ident = id;
+    a->req.data = a;
+    c->pending_closes++; /* the connection stays allocated until the check returns */
+    if (uv_queue_work(&c->w->loop, &a->req, proxy_auth_work, proxy_auth_done) != 0) {
+        c->pending_closes--;
+        free(a);
+        proxy_error(c, 503, "Sign-in is not available just now.");
+    }
+    return 1;
+}
+
 /* A complete request head is in c->in: set up the exchange and act on it. */
 static void proxy_request(struct conn *c)
 {
@@ -1296,7 +1430,8 @@ static void proxy_request(struct conn *c)
         proxy_error(c, 400, "Only CONNECT takes a host:port target.");
         return;
     }
-    proxy_proxied(c);
+    if (proxy_authenticate(c) == 0)
+        proxy_proxied(c);
 }
 
 /* Parse what is in c->in while we are waiting for a head. */

@@ -13,6 +13,7 @@
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "event/accesslog.h"
+#include "ident/ident.h"
 #include "net/resolve.h"
 #include "proxy/proxy.h"
 #include "proxy/server.h"
@@ -154,6 +155,7 @@ struct server *server_create(struct config *cfg, char *err, size_t errlen)
     if (!s->current)
         goto fail;
     snprintf(s->last_reload, sizeof(s->last_reload), "loaded at start");
+    s->auth_cache = ident_cache_create(8192, 600);
 
     memset(&lc, 0, sizeof(lc));
     lc.json_path = cfg->access_log;
@@ -408,6 +410,8 @@ void server_destroy(struct server *s)
         accesslog_close(s->log);
     if (s->current)
         snapshot_unref(s->current);
+    if (s->auth_cache)
+        ident_cache_destroy(s->auth_cache);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

@@ -49,6 +49,7 @@ struct server {
     int64_t started;
     _Atomic int stopping;
     _Atomic int64_t nconns;                    /* open client connections, all workers */
+    struct ident_cache *auth_cache;            /* proxy sign-ins already checked (thread-safe) */
     struct server_warn warns[SERVER_WARN_MAX]; /* guarded by lock; a ring */
     size_t warn_next;
 };
