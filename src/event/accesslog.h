@@ -42,7 +42,7 @@ struct accesslog;
 #define ACCESSLOG_ACTION_MAX 16
 #define ACCESSLOG_TIER_MAX 32
 #define ACCESSLOG_RULE_MAX 256
-#define ACCESSLOG_REASON_MAX 512
+#define ACCESSLOG_REASON_MAX 20480 /* a pupil's whole concern (16 KiB form) fits */
 #define ACCESSLOG_REF_MAX 64
 #define ACCESSLOG_SAFE_SEARCH_MAX 128
 

@@ -58,6 +58,7 @@ enum conn_state {
     C_LOCAL,    /* answering from haven itself; may be reading a form body */
     C_UPSTREAM, /* resolving, connecting, or exchanging with the origin */
     C_TUNNEL,   /* CONNECT: relaying bytes both ways */
+    C_AUTH,     /* a sign-in password is being checked; later bytes wait in conn->in */
     C_CLOSING,  /* closing once the writes finish */
 };
 
@@ -67,7 +68,7 @@ struct exchange {
     struct h1_response resp;
     struct url url;
     struct policy_verdict v;
-    char reason[POLICY_REASON_MAX];
+    char reason[POLICY_REASON_MAX + PROXY_FORM_MAX];
     char ref[16];
     char user[128];
     char group[64];
@@ -77,6 +78,7 @@ struct exchange {
     int local; /* answered by haven itself */
     int status;
     uint64_t bytes_in, bytes_out;
+    int logged;
     int64_t start_ms; /* monotonic, for the duration */
     int64_t time_ms;  /* wall clock, for the log */
     /* request body, client -> origin */
@@ -120,6 +122,7 @@ struct conn {
     int keep_alive;
     int pending_closes;
     int closed;
+    int tunnel_open; /* counted in the tunnels gauge */
     int client_paused, up_paused;
 };
 
@@ -184,18 +187,28 @@ static void proxy_close_upstream(struct conn *c)
     c->up_connected = 0;
     c->pending_closes++;
     uv_close((uv_handle_t *)&c->up, proxy_on_closed);
-    worker_count(&c->w->stats.tunnels, 0);
+    /* A tunnel ends when its upstream side does. */
+    if (c->tunnel_open) {
+        c->tunnel_open = 0;
+        worker_count(&c->w->stats.tunnels, (uint64_t)-1);
+    }
 }
 
 /* Close the connection now, with a reason for the debug log (relayd's relay_close). */
+static void proxy_log(struct conn *c);
+
 static void proxy_close(struct conn *c, const char *why)
 {
     if (c->closed)
         return;
     c->closed = 1;
     log_debug("%s: closing: %s", c->peer_ip, why);
-    if (c->x && c->x->tunnel)
-        atomic_fetch_sub_explicit(&c->w->stats.tunnels, 1, memory_order_relaxed);
+    /* A request cut short (client gone, timeout, broken origin) still gets its log line. */
+    if (c->x && c->snap && c->x->start_ms && !c->x->logged) {
+        if (!c->x->reason[0])
+            snprintf(c->x->reason, sizeof(c->x->reason), "not completed: %s", why);
+        proxy_log(c);
+    }
     c->state = C_CLOSING;
     if (c->prev)
         c->prev->next = c->next;
@@ -244,12 +257,20 @@ static void proxy_close_after_write(struct conn *c)
 
 /* ---------------------------------------------------------------- timers */
 
+static void proxy_upstream_failed(struct conn *c, enum worker_upstream_error kind, int status,
+                                  const char *why);
+
 static void proxy_on_timeout(uv_timer_t *t)
 {
     struct conn *c = t->data;
 
-    if (c->state == C_UPSTREAM && c->x && !c->x->resp_head_done)
-        worker_count(&c->w->stats.upstream_errors[UPSTREAM_TIMEOUT], 1);
+    /* Waiting for the origin: the user gets a page saying so, not a dropped connection. */
+    if (c->state == C_UPSTREAM && c->x && !c->x->resp_head_done) {
+        proxy_upstream_failed(c, UPSTREAM_TIMEOUT, 504,
+                              c->up_connected ? "The site took too long to answer."
+                                              : "The site could not be reached in time.");
+        return;
+    }
     proxy_close(c, "timeout");
 }
 
@@ -306,12 +327,8 @@ static int proxy_send(struct conn *c, int to_client, const char *data, size_t le
         free(wr);
         return -1;
     }
-    if (c->x) {
-        if (to_client)
-            c->x->bytes_out += len;
-        else
-            c->x->bytes_in += len;
-    }
+    if (c->x && to_client)
+        c->x->bytes_out += len;
     /* Backpressure: stop reading the side that feeds a full queue. */
     if (s->write_queue_size > PROXY_HIGH_WATER) {
         if (to_client && c->up_open && !c->up_paused) {
@@ -339,6 +356,7 @@ static void proxy_log(struct conn *c)
     char method[32], url[URL_MAX + 1], ss[64] = "";
     struct access_record r;
 
+    x->logged = 1;
     if (!c->w->srv->log)
         return;
     memset(&r, 0, sizeof(r));
@@ -439,8 +457,12 @@ static void proxy_local(struct conn *c, int status, const char *ctype, const str
     }
     n = snprintf(head, sizeof(head),
                  "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
-                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s\r\n",
-                 status, text, ctype, body ? body->len : 0, extra_headers ? extra_headers : "",
+                 "Cache-Control: no-store\r\nX-Content-Type-Options: nosniff\r\n%s%s%s\r\n",
+                 status, text, ctype, body ? body->len : 0,
+                 strncmp(ctype, "text/html", 9) == 0 ? "Content-Security-Policy: " PAGE_HTML_CSP
+                                                       "\r\nReferrer-Policy: no-referrer\r\n"
+                                                     : "",
+                 extra_headers ? extra_headers : "",
                  keep && c->keep_alive ? "" : "Connection: close\r\n");
     if (x) {
         x->status = status;
@@ -651,6 +673,8 @@ static ssize_t proxy_body(struct conn *c, int to_client, enum h1_body kind, uint
     }
     if (proxy_send(c, to_client, data, used) < 0)
         return -1;
+    if (!to_client)
+        c->x->bytes_in += used;
     return (ssize_t)used;
 }
 
@@ -723,6 +747,7 @@ static void proxy_upstream_ready(struct conn *c)
         proxy_send(c, 1, ok, sizeof(ok) - 1);
         c->state = C_TUNNEL;
         worker_count(&c->w->stats.tunnels, 1);
+        c->tunnel_open = 1;
         proxy_arm(c, proxy_cfg(c)->timeout_tunnel_idle_ms);
         /* Bytes the client sent after the CONNECT head go first. */
         if (c->in.len > 0) {
@@ -1143,6 +1168,47 @@ static void proxy_local_request(struct conn *c)
     }
 }
 
+static int proxy_hex(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Field name of an application/x-www-form-urlencoded body, decoded into out ("" if absent). */
+static void proxy_form_field(const struct buf *form, const char *name, char *out, size_t size)
+{
+    const char *p = form->p, *end = form->p + form->len;
+    size_t nl = strlen(name), o = 0;
+
+    out[0] = '\0';
+    while (p && p < end) {
+        const char *amp = memchr(p, '&', (size_t)(end - p));
+        const char *fend = amp ? amp : end;
+        if ((size_t)(fend - p) > nl && memcmp(p, name, nl) == 0 && p[nl] == '=') {
+            for (const char *q = p + nl + 1; q < fend && o + 1 < size; q++) {
+                if (*q == '+') {
+                    out[o++] = ' ';
+                } else if (*q == '%' && fend - q > 2 && proxy_hex(q[1]) >= 0 &&
+                           proxy_hex(q[2]) >= 0) {
+                    char ch = (char)(proxy_hex(q[1]) * 16 + proxy_hex(q[2]));
+                    out[o++] = ch == '\0' ? ' ' : ch;
+                    q += 2;
+                } else {
+                    out[o++] = *q;
+                }
+            }
+            out[o] = '\0';
+            return;
+        }
+        p = amp ? amp + 1 : NULL;
+    }
+}
+
 /* A complete form POSTed from a block page: record it and thank the user. */
 static void proxy_form_done(struct conn *c)
 {
@@ -1151,9 +1217,23 @@ static void proxy_form_done(struct conn *c)
     struct page_info pi;
     int concern = proxy_target_is(x, PAGE_CONCERN_PATH);
 
-    /* The record goes to the access log now; the console that lists them comes later. */
-    snprintf(x->reason, sizeof(x->reason), "%s: %.*s", concern ? "concern" : "request",
-             (int)x->form.len, x->form.p ? x->form.p : "");
+    char ref[PAGE_REF_SIZE] = "", url[URL_MAX + 1] = "", text[PROXY_FORM_MAX + 1] = "";
+
+    /*
+     * The record goes to the access log now, decoded and whole, under the blocked URL and the
+     * block page's reference, so staff can tie it to the block; the console comes later.
+     */
+    proxy_form_field(&x->form, "ref", ref, sizeof(ref));
+    proxy_form_field(&x->form, "url", url, sizeof(url));
+    proxy_form_field(&x->form, concern ? "details" : "reason", text, sizeof(text));
+    snprintf(x->reason, sizeof(x->reason), "%s: %s", concern ? "concern" : "request", text);
+    if (strlen(ref) > 4 && strncmp(ref, "HVN-", 4) == 0)
+        snprintf(x->ref, sizeof(x->ref), "%s", ref);
+    if (url[0]) {
+        const char *why;
+        if (url_normalize(url, strlen(url), &x->url, &why) < 0)
+            x->url.len = 0;
+    }
     buf_init(&body, PROXY_PAGE_MAX);
     proxy_page_info(c, &pi);
     page_confirm(&body, &pi, concern ? PAGE_CONFIRM_CONCERN : PAGE_CONFIRM_REQUEST);
@@ -1366,6 +1446,7 @@ static int proxy_authenticate(struct conn *c)
     a->ident = id;
     a->req.data = a;
     c->pending_closes++; /* the connection stays allocated until the check returns */
+    c->state = C_AUTH;
     if (uv_queue_work(&c->w->loop, &a->req, proxy_auth_work, proxy_auth_done) != 0) {
         c->pending_closes--;
         free(a);
@@ -1382,6 +1463,7 @@ static void proxy_request(struct conn *c)
 
     x->start_ms = proxy_now_ms();
     x->time_ms = clock_now_ms();
+    x->bytes_in = req->head_len;
     page_reference_id(x->ref);
     c->keep_alive = req->keep_alive && !c->w->draining;
     x->req_body = req->body;
@@ -1413,6 +1495,7 @@ static void proxy_request(struct conn *c)
             /* Waiting for a form body: what already arrived counts. */
             size_t n = c->in.len < x->req_left ? c->in.len : (size_t)x->req_left;
             buf_append(&x->form, c->in.p, n);
+            x->bytes_in += n;
             buf_consume(&c->in, n);
             x->req_left -= n;
             if (x->req_left == 0) {
@@ -1519,6 +1602,7 @@ static void proxy_on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
     switch (c->state) {
     case C_TUNNEL:
         proxy_arm(c, proxy_cfg(c)->timeout_tunnel_idle_ms);
+        x->bytes_in += len;
         proxy_send(c, 0, b->base, len);
         return;
     case C_UPSTREAM:
@@ -1530,6 +1614,7 @@ static void proxy_on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             size_t take = len < x->req_left ? len : (size_t)x->req_left;
             buf_append(&x->form, b->base, take);
             x->req_left -= take;
+            x->bytes_in += take;
             if (take < len)
                 buf_append(&c->in, b->base + take, len - take);
             if (x->req_left == 0) {
@@ -1547,6 +1632,9 @@ static void proxy_on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         }
         proxy_next_request(c);
         return;
+    case C_AUTH:
+        buf_append(&c->in, b->base, len);
+        break;
     case C_CLOSING:
         return;
     }
@@ -1595,10 +1683,12 @@ void proxy_on_connection(uv_stream_t *listener, int status)
     c->state = C_HEAD;
     worker_count(&w->stats.connections, 1);
     if (atomic_fetch_add(&w->srv->nconns, 1) >= cfg->max_connections || w->draining) {
+#define PROXY_BUSY_BODY "The school's web filter is busy: try again.\r\n"
         static const char busy[] =
             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\n"
-            "Content-Length: 47\r\nRetry-After: 5\r\nConnection: close\r\n\r\n"
-            "The school's web filter is busy: try again.\r\n";
+            "Retry-After: 5\r\nConnection: close\r\nContent-Length: "
+            "45\r\n\r\n" PROXY_BUSY_BODY;
+        _Static_assert(sizeof(PROXY_BUSY_BODY) - 1 == 45, "Content-Length of the busy answer");
         worker_count(&w->stats.rejected, 1);
         proxy_send(c, 1, busy, sizeof(busy) - 1);
         proxy_close_after_write(c);
