@@ -22,6 +22,7 @@ test:
 bench: build
 	@scripts/install-deps --bench
 	@bench/lookup/run
+	@bench/proxy/run
 
 clean:
 	rm -rf build
