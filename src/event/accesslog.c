@@ -921,6 +921,8 @@ struct accesslog *accesslog_open(const struct accesslog_config *cfg, char *err, 
         goto out;
     }
     al->q = queue_create(qlen, qlen * AL_BYTES_PER_RECORD, sizeof(struct al_packed));
+    /* Lines reach the disk at the next flush anyway: wake the writer for batches, not lines. */
+    queue_set_wake(al->q, qlen / 8 < AL_BATCH ? qlen / 8 : AL_BATCH);
     /* The writer takes no signals: they belong to the event loops. */
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);

@@ -39,6 +39,7 @@ struct queue {
     size_t tail;      /* where the oldest record starts; < size */
     size_t used;      /* bytes from tail to head, waste included */
     size_t count;     /* records queued */
+    size_t wake_at;   /* a push wakes the consumer at this many records */
     int waiting;      /* the consumer sleeps on cond */
     int woken;        /* queue_wake was called and not yet seen */
 };
@@ -56,12 +57,18 @@ struct queue *queue_create(size_t max_count, size_t bytes, size_t max_item)
     q->ring = xmalloc(q->size);
     q->max_item = max_item;
     q->max_count = max_count;
+    q->wake_at = 1;
     pthread_mutex_init(&q->mu, NULL);
     pthread_condattr_init(&attr);
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&q->cond, &attr);
     pthread_condattr_destroy(&attr);
     return q;
+}
+
+void queue_set_wake(struct queue *q, size_t count)
+{
+    q->wake_at = count > 0 ? count : 1;
 }
 
 void queue_destroy(struct queue *q)
@@ -119,7 +126,7 @@ int queue_push(struct queue *q, const void *item, size_t len)
     q->head = pos == q->size ? 0 : pos;
     q->used += total;
     q->count++;
-    if (q->waiting)
+    if (q->waiting && (q->count >= q->wake_at || q->used >= q->size / 2))
         pthread_cond_signal(&q->cond);
     rc = 0;
 out:
@@ -246,7 +253,7 @@ void queue_wake(struct queue *q)
 {
     pthread_mutex_lock(&q->mu);
     q->woken = 1;
-    if (q->waiting)
+    if (q->waiting && (q->count >= q->wake_at || q->used >= q->size / 2))
         pthread_cond_signal(&q->cond);
     pthread_mutex_unlock(&q->mu);
 }

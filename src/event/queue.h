@@ -37,6 +37,14 @@ struct queue;
  */
 struct queue *queue_create(size_t max_count, size_t bytes, size_t max_item);
 
+/*
+ * Batch wake-ups: a push wakes a waiting consumer only once `count` records
+ * are queued, or half the ring is used (default 1: every push). A consumer
+ * that waits with a timeout then takes what is there when it runs out. Call
+ * before the queue is shared.
+ */
+void queue_set_wake(struct queue *q, size_t count);
+
 /* Free the queue. No thread may be using it. */
 void queue_destroy(struct queue *q);
 

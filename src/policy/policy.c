@@ -84,6 +84,9 @@ struct pol_group {
     uint16_t ports[POL_MAX_PORTS];
     int nports; /* 0: any port */
     char *ports_where;
+    uint16_t connect_ports[POL_MAX_PORTS]; /* for HTTPS (CONNECT); default 443 */
+    int nconnect;                          /* 0: any port */
+    char *connect_where;                   /* NULL: the default */
     char *ip_where;
 };
 
@@ -543,6 +546,27 @@ static int pol_group_site(struct pol_parser *ps, struct pol_group *g, int action
     return pol_list_add(ps, (size_t)*own, ps->tok[2].s, ps->tok[3].s);
 }
 
+/* "ports N..." or "ports any" (and connect-ports): the list, its count (0 = any), where. */
+static int pol_ports(struct pol_parser *ps, uint16_t *ports, int *n, char **where)
+{
+    if (pol_want_args(ps, 1, POL_MAX_PORTS) < 0)
+        return -1;
+    *n = 0;
+    for (int i = 1; i < ps->ntok; i++) {
+        char *end;
+        if (ps->ntok == 2 && strcmp(ps->tok[1].s, "any") == 0)
+            break;
+        errno = 0;
+        unsigned long v = strtoul(ps->tok[i].s, &end, 10);
+        if (errno || *end || v < 1 || v > 65535 || !isdigit((unsigned char)ps->tok[i].s[0]))
+            return pol_fail(ps, "bad port '%s' (1 to 65535, or 'any')", ps->tok[i].s);
+        ports[(*n)++] = (uint16_t)v;
+    }
+    free(*where);
+    *where = pol_where(ps);
+    return 0;
+}
+
 static int pol_group_line(struct pol_parser *ps)
 {
     struct pol_group *g = &ps->p->groups[ps->cur];
@@ -615,28 +639,14 @@ static int pol_group_line(struct pol_parser *ps)
         g->unsafe_search_block = ps->tok[1].s[0] == 'b';
         return 0;
     }
-    if (strcmp(kw, "ports") == 0) {
-        if (pol_want_args(ps, 1, POL_MAX_PORTS) < 0)
-            return -1;
-        g->nports = 0;
-        if (ps->ntok == 2 && strcmp(ps->tok[1].s, "any") == 0)
-            return 0;
-        for (int i = 1; i < ps->ntok; i++) {
-            char *end;
-            errno = 0;
-            unsigned long v = strtoul(ps->tok[i].s, &end, 10);
-            if (errno || *end || v < 1 || v > 65535 || !isdigit((unsigned char)ps->tok[i].s[0]))
-                return pol_fail(ps, "bad port '%s' (1 to 65535, or 'any')", ps->tok[i].s);
-            g->ports[g->nports++] = (uint16_t)v;
-        }
-        free(g->ports_where);
-        g->ports_where = pol_where(ps);
-        return 0;
-    }
+    if (strcmp(kw, "ports") == 0)
+        return pol_ports(ps, g->ports, &g->nports, &g->ports_where);
+    if (strcmp(kw, "connect-ports") == 0)
+        return pol_ports(ps, g->connect_ports, &g->nconnect, &g->connect_where);
     return pol_fail(ps,
                     "unknown statement '%s' in a group (expected allow, warn, block, "
                     "default, allow-list, block-list, safe-search, youtube, unsafe-search, "
-                    "block-ip-hosts, ports or description)",
+                    "block-ip-hosts, ports, connect-ports or description)",
                     kw);
 }
 
@@ -749,6 +759,8 @@ static int pol_top_line(struct pol_parser *ps)
         g->safe_search = 1;
         g->youtube = POLICY_YOUTUBE_MODERATE;
         g->unsafe_search_block = 1;
+        g->connect_ports[0] = 443;
+        g->nconnect = 1;
         ps->cur = p->ngroups++;
         ps->state = POL_GROUP;
         return 0;
@@ -992,6 +1004,7 @@ void policy_free(struct policy *p)
         free(g->description);
         free(g->def_where);
         free(g->ports_where);
+        free(g->connect_where);
         free(g->ip_where);
     }
     free(p->groups);
@@ -1291,6 +1304,19 @@ static int pol_circumvention(const struct pol_group *g, const struct url *u,
         if (!ok) {
             v->rule = g->ports_where;
             pol_say(reason, rsize, "Port %u is not one the %s group may use.", u->port, g->name);
+            return 1;
+        }
+    }
+    /* HTTPS reaches a proxy only through CONNECT: its ports are the CONNECT ports. */
+    if (g->nconnect > 0 && u->scheme_len == 5 && memcmp(u->text, "https", 5) == 0) {
+        int ok = 0;
+        for (int i = 0; i < g->nconnect; i++)
+            ok |= g->connect_ports[i] == u->port;
+        if (!ok) {
+            v->rule = g->connect_where ? g->connect_where : "connect-ports 443 (the default)";
+            pol_say(reason, rsize,
+                    "Secure (HTTPS) connections to port %u are not allowed in the %s group.",
+                    u->port, g->name);
             return 1;
         }
     }

@@ -709,6 +709,14 @@ int page_metrics(struct buf *b, const struct page_metrics *mt)
         buf_printf(b, "haven_upstream_errors_total{kind=\"%s\"} %" PRIu64 "\n", kinds[i],
                    mt->upstream_errors[i]);
 
+    page_family(b, "haven_upstream_reused_total", "counter",
+                "Requests sent on an idle keep-alive connection to the origin, from the pool.");
+    buf_printf(b, "haven_upstream_reused_total %" PRIu64 "\n", mt->upstream_reused);
+
+    page_family(b, "haven_tunnels_spliced_total", "counter",
+                "CONNECT tunnels whose bulk bytes the kernel relayed (splice).");
+    buf_printf(b, "haven_tunnels_spliced_total %" PRIu64 "\n", mt->tunnels_spliced);
+
     page_family(b, "haven_log_queue_drops_total", "counter",
                 "Access-log events dropped because the queue was full.");
     buf_printf(b, "haven_log_queue_drops_total %" PRIu64 "\n", mt->log_queue_drops);

@@ -178,6 +178,8 @@ struct page_metrics {
     size_t n_verdicts;
     uint64_t connections; /* gauge: open client connections */
     uint64_t upstream_errors[PAGE_UPSTREAM_KINDS];
+    uint64_t upstream_reused; /* requests sent on a pooled origin connection */
+    uint64_t tunnels_spliced; /* tunnels relayed by the kernel (splice) */
     uint64_t log_queue_drops;
     uint64_t reloads_ok;
     uint64_t reloads_failed;

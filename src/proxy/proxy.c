@@ -16,8 +16,8 @@
  * Bytes the client sends after a request (pipelining) wait in conn->in and
  * are parsed when the exchange ends. Backpressure: a side whose peer has more
  * than PROXY_HIGH_WATER bytes queued for writing stops being read until the
- * queue drains. Upstream connections are closed after each response for now
- * (the upstream pool is the next step).
+ * queue drains. An origin connection that ends an exchange cleanly goes back to
+ * the worker's pool (pool.h) for the next request to the same host and port.
  */
 #include "common/compat.h"
 
@@ -38,8 +38,10 @@
 #include "http/url.h"
 #include "ident/ident.h"
 #include "net/resolve.h"
+#include "net/splice.h"
 #include "policy/policy.h"
 #include "proxy/page.h"
+#include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/server.h"
 #include "proxy/snapshot.h"
@@ -48,6 +50,7 @@
 #define PROXY_READ_SIZE 65536
 #define PROXY_HIGH_WATER (1024 * 1024)
 #define PROXY_FORM_MAX 16384
+#define PROXY_SPLICE_AFTER (256 * 1024)
 #define PROXY_PAGE_MAX (256 * 1024)
 /* The host name of haven's own pages (forms, continue links): reserved, never a real site. */
 #define PROXY_MAGIC_HOST "haven.invalid"
@@ -92,6 +95,7 @@ struct exchange {
     uint64_t resp_left;
     struct h1_chunked resp_chunk;
     int resp_done;
+    int up_dirty; /* the origin sent bytes after the response */
     /* upstream */
     struct resolve_query *rq;
     struct resolve_result addrs;
@@ -105,9 +109,8 @@ struct exchange {
 
 struct conn {
     uv_tcp_t tcp;
-    uv_tcp_t up;
+    struct upstream *up; /* the origin connection in use, if any */
     uv_timer_t timer;
-    uv_connect_t connect_req;
     struct worker *w;
     struct conn *next, *prev;
     struct snapshot *snap;
@@ -117,18 +120,21 @@ struct conn {
     struct buf upin; /* upstream bytes of a response head */
     struct sockaddr_storage peer;
     char peer_ip[INET6_ADDRSTRLEN];
-    int up_open; /* up is initialised and must be closed */
     int up_connected;
     int keep_alive;
     int pending_closes;
     int closed;
     int tunnel_open; /* counted in the tunnels gauge */
     int client_paused, up_paused;
+    struct splicer *splicer; /* a bulk tunnel relayed by the kernel */
+    int no_splice;           /* splicing failed once: stay with reads and writes */
+    const struct buf *held;  /* a response head to send with the next bytes to the client */
 };
 
 struct wreq {
     uv_write_t req;
-    struct conn *c;
+    struct conn *c;      /* for writes to the client */
+    struct upstream *up; /* for writes to the origin: its user may have changed */
     int to_client;
     size_t len;
     char data[];
@@ -163,7 +169,7 @@ static void proxy_free_exchange(struct conn *c)
 /* Drop one hold on c (a handle closing, a password check in flight); free it when closed. */
 static void proxy_release(struct conn *c)
 {
-    /* The upstream handle closes after every exchange: only free a closed connection. */
+    /* An upstream handle may close while the connection lives on: only free a closed one. */
     if (--c->pending_closes > 0 || !c->closed)
         return;
     proxy_free_exchange(c);
@@ -179,14 +185,19 @@ static void proxy_on_closed(uv_handle_t *h)
     proxy_release(h->data);
 }
 
+void proxy_upstream_closed(struct conn *c)
+{
+    proxy_release(c);
+}
+
 static void proxy_close_upstream(struct conn *c)
 {
-    if (!c->up_open)
+    if (!c->up)
         return;
-    c->up_open = 0;
-    c->up_connected = 0;
     c->pending_closes++;
-    uv_close((uv_handle_t *)&c->up, proxy_on_closed);
+    upstream_close(c->up);
+    c->up = NULL;
+    c->up_connected = 0;
     /* A tunnel ends when its upstream side does. */
     if (c->tunnel_open) {
         c->tunnel_open = 0;
@@ -210,6 +221,10 @@ static void proxy_close(struct conn *c, const char *why)
         proxy_log(c);
     }
     c->state = C_CLOSING;
+    if (c->splicer) {
+        splicer_stop(c->splicer);
+        c->splicer = NULL;
+    }
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -284,56 +299,83 @@ static void proxy_arm(struct conn *c, int64_t ms)
 static void proxy_read_client(struct conn *c);
 static void proxy_read_upstream(struct conn *c);
 
+static void proxy_up_error(struct conn *c, int status);
+static void proxy_maybe_splice(struct conn *c);
+
 static void proxy_on_write(uv_write_t *req, int status)
 {
     struct wreq *wr = (struct wreq *)req;
     struct conn *c = wr->c;
     int to_client = wr->to_client;
 
+    if (!to_client) {
+        /* Pooled, or closed and replaced: nothing of this connection's any more. */
+        c = wr->up->c;
+        wr->up->writes--;
+        if (!c || c->up != wr->up) {
+            free(wr);
+            return;
+        }
+    }
     free(wr);
     if (c->state == C_CLOSING)
         return;
     if (status < 0) {
-        proxy_close(c, uv_strerror(status));
+        if (to_client)
+            proxy_close(c, uv_strerror(status));
+        else
+            proxy_up_error(c, status);
         return;
     }
     /* A queue that drained below the mark lets its source be read again. */
     if (to_client && c->up_paused && c->tcp.write_queue_size < PROXY_HIGH_WATER / 2) {
         c->up_paused = 0;
         proxy_read_upstream(c);
-    } else if (!to_client && c->client_paused && c->up_open &&
-               c->up.write_queue_size < PROXY_HIGH_WATER / 2) {
+    } else if (!to_client && c->client_paused && c->up &&
+               c->up->tcp.write_queue_size < PROXY_HIGH_WATER / 2) {
         c->client_paused = 0;
         proxy_read_client(c);
     }
+    if (c->state == C_TUNNEL)
+        proxy_maybe_splice(c);
 }
 
-/* Queue bytes for the client (to_client) or the origin. */
+/* Queue bytes for the client (to_client, after c->held if set) or the origin. */
 static int proxy_send(struct conn *c, int to_client, const char *data, size_t len)
 {
-    uv_stream_t *s = to_client ? (uv_stream_t *)&c->tcp : (uv_stream_t *)&c->up;
+    uv_stream_t *s = to_client ? (uv_stream_t *)&c->tcp : (uv_stream_t *)&c->up->tcp;
+    size_t held = to_client && c->held ? c->held->len : 0;
     struct wreq *wr;
     uv_buf_t b;
 
-    if (len == 0)
+    if (held + len == 0)
         return 0;
-    wr = xmalloc(sizeof(*wr) + len);
+    wr = xmalloc(sizeof(*wr) + held + len);
     wr->c = c;
+    wr->up = to_client ? NULL : c->up;
     wr->to_client = to_client;
+    if (held > 0)
+        memcpy(wr->data, c->held->p, held);
+    if (to_client)
+        c->held = NULL;
+    if (len > 0)
+        memcpy(wr->data + held, data, len);
+    len += held;
     wr->len = len;
-    memcpy(wr->data, data, len);
     b = uv_buf_init(wr->data, (unsigned)len);
     if (uv_write(&wr->req, s, &b, 1, proxy_on_write) != 0) {
         free(wr);
         return -1;
     }
+    if (!to_client)
+        c->up->writes++;
     if (c->x && to_client)
         c->x->bytes_out += len;
     /* Backpressure: stop reading the side that feeds a full queue. */
     if (s->write_queue_size > PROXY_HIGH_WATER) {
-        if (to_client && c->up_open && !c->up_paused) {
+        if (to_client && c->up && !c->up_paused) {
             c->up_paused = 1;
-            uv_read_stop((uv_stream_t *)&c->up);
+            uv_read_stop((uv_stream_t *)&c->up->tcp);
         } else if (!to_client && !c->client_paused) {
             c->client_paused = 1;
             uv_read_stop((uv_stream_t *)&c->tcp);
@@ -397,6 +439,7 @@ static void proxy_log(struct conn *c)
 /* ---------------------------------------------------------------- exchange end */
 
 static void proxy_next_request(struct conn *c);
+static void proxy_pool_key(const struct exchange *x, char *key, size_t size);
 
 /* The response is complete: log, then read the next request or close. */
 static void proxy_finish(struct conn *c, int keep)
@@ -405,6 +448,15 @@ static void proxy_finish(struct conn *c, int keep)
 
     proxy_log(c);
     worker_count(&c->w->stats.requests, 1);
+    /* A clean end of a keep-alive exchange gives the origin connection back to the pool. */
+    if (keep && c->up && c->up_connected && !x->tunnel && x->resp.keep_alive && x->req_done &&
+        !x->up_dirty && !c->up_paused) {
+        char key[POOL_KEY_MAX];
+        proxy_pool_key(x, key, sizeof(key));
+        pool_put(c->w, c->up, key);
+        c->up = NULL;
+        c->up_connected = 0;
+    }
     keep = keep && c->keep_alive && x->req_done && !c->w->draining;
     proxy_close_upstream(c);
     proxy_free_exchange(c);
@@ -611,7 +663,9 @@ static void proxy_request_head(struct conn *c, struct buf *b)
     if (x->v.safe_search == POLICY_SS_YOUTUBE)
         buf_printf(b, "YouTube-Restrict: %s\r\n",
                    x->v.youtube == POLICY_YOUTUBE_STRICT ? "Strict" : "Moderate");
-    buf_append_str(b, "Via: 1.1 haven\r\nConnection: close\r\n\r\n");
+    buf_append_str(b, proxy_cfg(c)->upstream_pool > 0
+                          ? "Via: 1.1 haven\r\n\r\n"
+                          : "Via: 1.1 haven\r\nConnection: close\r\n\r\n");
 }
 
 /* The response head as the client gets it. */
@@ -701,6 +755,60 @@ static int proxy_client_body(struct conn *c, const char *data, size_t len)
     return 0;
 }
 
+/* ---------------------------------------------------------------- splice */
+
+static void proxy_spliced(void *arg, uint64_t to_origin, uint64_t to_client)
+{
+    struct conn *c = arg;
+
+    c->x->bytes_in += to_origin;
+    c->x->bytes_out += to_client;
+    proxy_arm(c, proxy_cfg(c)->timeout_tunnel_idle_ms);
+}
+
+static void proxy_splice_done(void *arg, int err)
+{
+    struct conn *c = arg;
+
+    splicer_stop(c->splicer);
+    c->splicer = NULL;
+    if (err != 0) {
+        proxy_close(c, strerror(-err));
+        return;
+    }
+    c->x->req_done = c->x->resp_done = 1;
+    proxy_finish(c, 0);
+}
+
+/*
+ * A tunnel that has carried PROXY_SPLICE_AFTER bytes is a bulk transfer: hand it to the
+ * kernel (net/splice.h) once nothing is queued either way and neither side has ended.
+ */
+static void proxy_maybe_splice(struct conn *c)
+{
+    static const struct splice_events ev = {proxy_spliced, proxy_splice_done, NULL};
+    struct exchange *x = c->x;
+    struct splice_events e = ev;
+    uv_os_fd_t cfd, ufd;
+
+    if (c->splicer || c->no_splice || x->bytes_in + x->bytes_out < PROXY_SPLICE_AFTER ||
+        x->req_done || x->resp_done || c->client_paused || c->up_paused ||
+        c->tcp.write_queue_size > 0 || c->up->tcp.write_queue_size > 0 ||
+        uv_fileno((uv_handle_t *)&c->tcp, &cfd) != 0 ||
+        uv_fileno((uv_handle_t *)&c->up->tcp, &ufd) != 0)
+        return;
+    e.arg = c;
+    c->splicer = splicer_start(&c->w->loop, cfd, ufd, &e);
+    if (!c->splicer) {
+        log_debug("%s: tunnel stays in user space: %s", c->peer_ip, strerror(errno));
+        c->no_splice = 1;
+        return;
+    }
+    worker_count(&c->w->stats.tunnels_spliced, 1);
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    uv_read_stop((uv_stream_t *)&c->up->tcp);
+}
+
 /* ---------------------------------------------------------------- upstream */
 
 static void proxy_on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b);
@@ -710,8 +818,8 @@ static void proxy_on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b);
 
 static void proxy_read_upstream(struct conn *c)
 {
-    if (c->up_open && !c->up_paused)
-        uv_read_start((uv_stream_t *)&c->up, proxy_on_up_alloc, proxy_on_up_read);
+    if (c->up && !c->up_paused)
+        uv_read_start((uv_stream_t *)&c->up->tcp, proxy_on_up_alloc, proxy_on_up_read);
 }
 
 static void proxy_read_client(struct conn *c)
@@ -746,6 +854,7 @@ static void proxy_upstream_ready(struct conn *c)
         x->status = 200;
         proxy_send(c, 1, ok, sizeof(ok) - 1);
         c->state = C_TUNNEL;
+        x->req_done = 0; /* from here: the client has not ended its stream */
         worker_count(&c->w->stats.tunnels, 1);
         c->tunnel_open = 1;
         proxy_arm(c, proxy_cfg(c)->timeout_tunnel_idle_ms);
@@ -781,9 +890,10 @@ static void proxy_connect_next(struct conn *c);
 
 static void proxy_on_connect(uv_connect_t *req, int status)
 {
-    struct conn *c = req->data;
+    struct upstream *u = req->data;
+    struct conn *c = u->c;
 
-    if (status == UV_ECANCELED || c->state == C_CLOSING)
+    if (status == UV_ECANCELED || !c || c->up != u || c->state == C_CLOSING)
         return;
     if (status < 0) {
         /* Try the next address; the last failure is the answer. */
@@ -803,14 +913,11 @@ static void proxy_connect_next(struct conn *c)
     struct exchange *x = c->x;
     struct sockaddr_storage *sa = &x->addrs.addrs[x->addr_next++];
 
-    uv_tcp_init(&c->w->loop, &c->up);
-    c->up.data = c;
-    c->up_open = 1;
-    uv_tcp_nodelay(&c->up, 1);
-    c->connect_req.data = c;
+    c->up = upstream_new(c->w, c);
+    c->up->connect.data = c->up;
     proxy_arm(c, proxy_cfg(c)->timeout_connect_ms);
-    if (uv_tcp_connect(&c->connect_req, &c->up, (const struct sockaddr *)sa, proxy_on_connect) !=
-        0) {
+    if (uv_tcp_connect(&c->up->connect, &c->up->tcp, (const struct sockaddr *)sa,
+                       proxy_on_connect) != 0) {
         proxy_close_upstream(c);
         proxy_upstream_failed(c, UPSTREAM_CONNECT, 502, "The site could not be reached.");
     }
@@ -833,16 +940,59 @@ static void proxy_on_resolved(void *arg, int status, const struct resolve_result
     proxy_connect_next(c);
 }
 
-/* Resolve and connect to x->host:x->port; on success the request goes out. */
-static void proxy_upstream(struct conn *c)
+static void proxy_pool_key(const struct exchange *x, char *key, size_t size)
+{
+    snprintf(key, size, "%s:%u", x->host, x->port);
+}
+
+/*
+ * Send the request to x->host:x->port: on an idle pooled connection when there is one
+ * (pooled says whether to look), else resolve and connect.
+ */
+static void proxy_upstream(struct conn *c, int pooled)
 {
     struct exchange *x = c->x;
+    char key[POOL_KEY_MAX];
 
     c->state = C_UPSTREAM;
+    if (pooled && !x->tunnel) {
+        proxy_pool_key(x, key, sizeof(key));
+        c->up = pool_take(c->w, key, c);
+        if (c->up) {
+            worker_count(&c->w->stats.upstream_reused, 1);
+            proxy_upstream_ready(c);
+            return;
+        }
+    }
     proxy_arm(c, proxy_cfg(c)->timeout_connect_ms);
     x->rq = resolve_start(c->w->resolver, x->host, x->port, proxy_on_resolved, c);
     if (!x->rq)
         proxy_upstream_failed(c, UPSTREAM_DNS, 502, "The site's name could not be looked up.");
+}
+
+/*
+ * The origin connection failed (read or write error, or a close before the response ended).
+ * A pooled connection the origin closed while it sat idle fails like this on its first
+ * use: a request without a body that has had no answer yet is sent again on a new one.
+ */
+static void proxy_up_error(struct conn *c, int status)
+{
+    struct exchange *x = c->x;
+
+    if (c->state == C_TUNNEL) {
+        proxy_close(c, uv_strerror(status));
+        return;
+    }
+    if (c->up && c->up->reused && !x->resp_head_done && c->upin.len == 0 &&
+        x->req_body == H1_BODY_NONE && !x->tunnel) {
+        log_debug("%s: pooled connection to %s failed (%s): retrying", c->peer_ip, x->host,
+                  uv_strerror(status));
+        proxy_close_upstream(c);
+        x->req_done = 1;
+        proxy_upstream(c, 0);
+        return;
+    }
+    proxy_upstream_failed(c, UPSTREAM_RESET, 502, "The site closed the connection early.");
 }
 
 static void proxy_on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
@@ -857,7 +1007,8 @@ static void proxy_on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
 /* Response bytes from the origin. */
 static void proxy_on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
-    struct conn *c = s->data;
+    struct upstream *u = s->data;
+    struct conn *c = u->c;
     struct exchange *x = c->x;
     const char *data = b->base;
     size_t len = n > 0 ? (size_t)n : 0;
@@ -881,13 +1032,14 @@ static void proxy_on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             proxy_finish(c, 0);
             return;
         }
-        proxy_upstream_failed(c, UPSTREAM_RESET, 502, "The site closed the connection early.");
+        proxy_up_error(c, (int)n);
         return;
     }
     proxy_arm(c, c->state == C_TUNNEL ? proxy_cfg(c)->timeout_tunnel_idle_ms
                                       : proxy_cfg(c)->timeout_upstream_idle_ms);
     if (c->state == C_TUNNEL) {
         proxy_send(c, 1, data, len);
+        proxy_maybe_splice(c);
         return;
     }
     while (len > 0) {
@@ -914,9 +1066,9 @@ static void proxy_on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             }
             buf_init(&head, proxy_cfg(c)->max_header_block + 1024);
             proxy_response_head(c, &head);
-            proxy_send(c, 1, head.p, head.len);
-            buf_cleanup(&head);
             if (x->resp.status >= 100 && x->resp.status < 200) {
+                proxy_send(c, 1, head.p, head.len);
+                buf_cleanup(&head);
                 /* 100 Continue and friends: another head follows. */
                 buf_consume(&c->upin, x->resp.head_len);
                 data = NULL;
@@ -929,6 +1081,8 @@ static void proxy_on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
                 buf_cleanup(&rest);
                 return;
             }
+            /* The head goes out with the first body bytes, in one write. */
+            c->held = &head;
             x->status = x->resp.status;
             x->resp_head_done = 1;
             x->resp_body = x->resp.body;
@@ -941,8 +1095,11 @@ static void proxy_on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
                 ssize_t used =
                     proxy_body(c, 1, x->resp_body, &x->resp_left, &x->resp_chunk,
                                rest.p + x->resp.head_len, rest.len - x->resp.head_len, &done);
+                x->up_dirty = used >= 0 && (size_t)used < rest.len - x->resp.head_len;
                 buf_cleanup(&rest);
                 if (used < 0) {
+                    c->held = NULL;
+                    buf_cleanup(&head);
                     proxy_close(c, "bad chunked response");
                     return;
                 }
@@ -951,6 +1108,9 @@ static void proxy_on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
                 done = x->resp_body == H1_BODY_NONE ||
                        (x->resp_body == H1_BODY_LENGTH && x->resp_left == 0);
             }
+            if (c->held)
+                proxy_send(c, 1, NULL, 0);
+            buf_cleanup(&head);
             if (done) {
                 proxy_finish(c, 1);
             }
@@ -963,7 +1123,8 @@ static void proxy_on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             return;
         }
         if (done) {
-            /* Bytes after the response: the origin broke framing; we close it anyway. */
+            /* Bytes after the response break framing: that connection is not reused. */
+            x->up_dirty = (size_t)used < len;
             proxy_finish(c, 1);
             return;
         }
@@ -1023,6 +1184,8 @@ static void proxy_metrics(struct conn *c, struct page_metrics *m, struct page_ve
         m->requests_total += atomic_load_explicit(&st->requests, memory_order_relaxed);
         m->connections += atomic_load_explicit(&st->connections, memory_order_relaxed);
         m->tunnels += atomic_load_explicit(&st->tunnels, memory_order_relaxed);
+        m->upstream_reused += atomic_load_explicit(&st->upstream_reused, memory_order_relaxed);
+        m->tunnels_spliced += atomic_load_explicit(&st->tunnels_spliced, memory_order_relaxed);
         for (int k = 0; k < PAGE_UPSTREAM_KINDS; k++)
             m->upstream_errors[k] +=
                 atomic_load_explicit(&st->upstream_errors[k], memory_order_relaxed);
@@ -1307,7 +1470,7 @@ static void proxy_proxied(struct conn *c)
     if (forced)
         snprintf(x->host, sizeof(x->host), "%s", forced);
     x->port = x->url.port;
-    proxy_upstream(c);
+    proxy_upstream(c, 1);
 }
 
 /* Is u addressed to haven itself: its reserved host name, or one of its listen addresses? */
@@ -1590,7 +1753,7 @@ static void proxy_on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
             uv_shutdown_t *req = xmalloc(sizeof(*req));
             uv_read_stop(s);
             x->req_done = 1;
-            if (uv_shutdown(req, (uv_stream_t *)&c->up, proxy_on_half_close) != 0)
+            if (uv_shutdown(req, (uv_stream_t *)&c->up->tcp, proxy_on_half_close) != 0)
                 free(req);
             if (x->resp_done)
                 proxy_finish(c, 0);
@@ -1604,6 +1767,7 @@ static void proxy_on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         proxy_arm(c, proxy_cfg(c)->timeout_tunnel_idle_ms);
         x->bytes_in += len;
         proxy_send(c, 0, b->base, len);
+        proxy_maybe_splice(c);
         return;
     case C_UPSTREAM:
         if (proxy_client_body(c, b->base, len) < 0)

@@ -15,6 +15,7 @@
 #include "event/accesslog.h"
 #include "ident/ident.h"
 #include "net/resolve.h"
+#include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/server.h"
 #include "proxy/snapshot.h"
@@ -26,6 +27,7 @@
 /* How long a "continue" link works, and how long the choice holds for that site. */
 #define SERVER_WARN_LINK_TTL 600
 #define SERVER_WARN_ALLOW_TTL 3600
+#define SERVER_USERS_POLL_MS 2000
 
 void server_warn_add(struct server *s, const char *ref, const char *client, const char *url)
 {
@@ -151,6 +153,7 @@ struct server *server_create(struct config *cfg, char *err, size_t errlen)
     s->started = clock_now();
     pthread_mutex_init(&s->lock, NULL);
     s->generation = 1;
+    snapshot_users_stamp(cfg, s->users_stamp, sizeof(s->users_stamp));
     s->current = snapshot_load(cfg, s->generation, err, errlen);
     if (!s->current)
         goto fail;
@@ -203,6 +206,7 @@ static void worker_on_drain_tick(uv_timer_t *t)
     if (w->conns && (int64_t)(uv_now(&w->loop) - w->drain_started) < limit)
         return;
     proxy_close_all(w);
+    pool_stop(w);
     uv_close((uv_handle_t *)t, worker_on_closed);
     uv_close((uv_handle_t *)&w->wake, worker_on_closed);
     resolver_destroy(w->resolver);
@@ -263,6 +267,7 @@ static void worker_main(void *arg)
         log_warnx("worker %d: resolver: %s", w->id, err);
         return;
     }
+    pool_start(w);
     uv_run(&w->loop, UV_RUN_DEFAULT);
 }
 
@@ -298,10 +303,26 @@ static int worker_start(struct server *s, int i, char *err, size_t errlen)
 
 /* ---------------------------------------------------------------- signals */
 
+/* Make snap current and tell the workers. */
+static void server_swap(struct server *s, struct snapshot *snap)
+{
+    pthread_mutex_lock(&s->lock);
+    struct snapshot *old = s->current;
+    s->current = snap;
+    s->generation = snap->generation;
+    pthread_mutex_unlock(&s->lock);
+    snapshot_unref(old);
+    for (int i = 0; i < s->nworkers && !atomic_load(&s->stopping); i++)
+        uv_async_send(&s->workers[i].wake);
+}
+
 static void server_reload(struct server *s)
 {
     char err[1024];
-    struct snapshot *snap = snapshot_load(s->cfg, s->generation + 1, err, sizeof(err));
+    struct snapshot *snap;
+
+    snapshot_users_stamp(s->cfg, s->users_stamp, sizeof(s->users_stamp));
+    snap = snapshot_load(s->cfg, s->generation + 1, err, sizeof(err));
 
     if (!snap) {
         atomic_fetch_add(&s->reloads_failed, 1);
@@ -309,19 +330,35 @@ static void server_reload(struct server *s)
         snprintf(s->last_reload, sizeof(s->last_reload), "failed: %s", err);
         pthread_mutex_unlock(&s->lock);
         log_warnx("reload failed, still serving the previous policy: %s", err);
+        s->users_stamp[0] = '\0'; /* users written meanwhile still get picked up */
         return;
     }
+    server_swap(s, snap);
     pthread_mutex_lock(&s->lock);
-    struct snapshot *old = s->current;
-    s->current = snap;
-    s->generation++;
     snprintf(s->last_reload, sizeof(s->last_reload), "ok");
     pthread_mutex_unlock(&s->lock);
-    snapshot_unref(old);
     atomic_fetch_add(&s->reloads_ok, 1);
-    for (int i = 0; i < s->nworkers && !atomic_load(&s->stopping); i++)
-        uv_async_send(&s->workers[i].wake);
     log_info("reloaded the policy and lists (generation %llu)", (unsigned long long)s->generation);
+}
+
+/* Every SERVER_USERS_POLL_MS: sessions and users written by `haven session` or an import. */
+static void server_on_users_poll(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    char stamp[sizeof(s->users_stamp)], err[1024];
+    struct snapshot *snap;
+
+    snapshot_users_stamp(s->cfg, stamp, sizeof(stamp));
+    if (strcmp(stamp, s->users_stamp) == 0)
+        return;
+    snprintf(s->users_stamp, sizeof(s->users_stamp), "%s", stamp);
+    snap = snapshot_refresh_users(s->current, s->cfg, err, sizeof(err));
+    if (!snap) {
+        log_warnx("the users database changed but could not be read: %s", err);
+        return;
+    }
+    server_swap(s, snap);
+    log_info("the users database changed: users and sessions reloaded");
 }
 
 static void server_on_signal(uv_signal_t *h, int signum)
@@ -351,6 +388,7 @@ int server_run(struct server *s)
 {
     static const int sigs[] = {SIGHUP, SIGTERM, SIGINT, SIGUSR1};
     uv_signal_t handles[HAVEN_ARRAY_LEN(sigs)];
+    uv_timer_t users_poll;
     uv_loop_t loop;
     char err[512];
     int started = 0;
@@ -362,6 +400,9 @@ int server_run(struct server *s)
         handles[i].data = s;
         uv_signal_start(&handles[i], server_on_signal, sigs[i]);
     }
+    uv_timer_init(&loop, &users_poll);
+    users_poll.data = s;
+    uv_timer_start(&users_poll, server_on_users_poll, SERVER_USERS_POLL_MS, SERVER_USERS_POLL_MS);
     for (int i = 0; i < s->nworkers; i++) {
         if (worker_start(s, i, err, sizeof(err)) < 0) {
             log_warnx("%s", err);
@@ -388,6 +429,7 @@ int server_run(struct server *s)
     }
     for (size_t i = 0; i < HAVEN_ARRAY_LEN(sigs); i++)
         uv_close((uv_handle_t *)&handles[i], NULL);
+    uv_close((uv_handle_t *)&users_poll, NULL);
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     log_info("stopped");

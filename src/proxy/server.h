@@ -44,6 +44,7 @@ struct server {
     struct snapshot *current;
     uint64_t generation;
     char last_reload[256]; /* "ok" or why the last reload failed */
+    char users_stamp[256]; /* the users database as current loaded it (main loop only) */
     _Atomic uint64_t reloads_ok, reloads_failed;
     struct accesslog *log;
     int64_t started;

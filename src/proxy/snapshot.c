@@ -67,6 +67,42 @@ fail:
     return NULL;
 }
 
+struct snapshot *snapshot_refresh_users(struct snapshot *old, const struct config *cfg, char *err,
+                                        size_t errlen)
+{
+    struct snapshot *s = xcalloc(1, sizeof(*s));
+
+    if (snapshot_load_ident(cfg, s, err, errlen) < 0) {
+        free(s);
+        return NULL;
+    }
+    s->policy = old->policy;
+    s->policy_owner = old->policy_owner ? old->policy_owner : old;
+    snapshot_ref(s->policy_owner);
+    atomic_init(&s->refs, 1);
+    s->loaded_at = old->loaded_at;
+    s->generation = old->generation;
+    return s;
+}
+
+void snapshot_users_stamp(const struct config *cfg, char *stamp, size_t size)
+{
+    static const char *const suffix[] = {"", "-wal"};
+    size_t n = 0;
+
+    stamp[0] = '\0';
+    for (size_t i = 0; i < HAVEN_ARRAY_LEN(suffix) && n < size; i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/users.sqlite%s", cfg->data_dir, suffix[i]);
+        if (stat(path, &st) != 0)
+            continue;
+        n += (size_t)snprintf(stamp + n, size - n, "%s%llu:%lld.%09ld:%lld", i ? "/" : "",
+                              (unsigned long long)st.st_ino, (long long)st.st_mtim.tv_sec,
+                              st.st_mtim.tv_nsec, (long long)st.st_size);
+    }
+}
+
 void snapshot_ref(struct snapshot *s)
 {
     atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
@@ -78,6 +114,9 @@ void snapshot_unref(struct snapshot *s)
         return;
     if (s->ident)
         ident_free(s->ident);
-    policy_free(s->policy);
+    if (s->policy_owner)
+        snapshot_unref(s->policy_owner);
+    else
+        policy_free(s->policy);
     free(s);
 }

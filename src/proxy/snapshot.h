@@ -24,7 +24,19 @@ struct snapshot {
     struct ident *ident; /* NULL when no users database exists yet */
     int64_t loaded_at;   /* seconds since the epoch */
     uint64_t generation; /* 1, 2, ... per successful load */
+    /* After a users-only refresh, the snapshot that owns policy (one reference), else NULL. */
+    struct snapshot *policy_owner;
 };
+
+/*
+ * The users database changes (sessions added by `haven session`, imports) without a
+ * reload: a new snapshot with the same policy (shared with old) and freshly loaded users.
+ */
+struct snapshot *snapshot_refresh_users(struct snapshot *old, const struct config *cfg, char *err,
+                                        size_t errlen);
+
+/* A stamp of the users database files that changes when they are written ("" if absent). */
+void snapshot_users_stamp(const struct config *cfg, char *stamp, size_t size);
 
 /* Load the policy, the category database and the users named by cfg. Returns a snapshot
  * with one reference, or NULL with the reason in err. */

@@ -21,6 +21,7 @@ struct server;
 struct snapshot;
 struct resolver;
 struct conn;
+struct upstream;
 
 #define WORKER_MAX_LISTENERS 8
 
@@ -32,6 +33,8 @@ struct worker_stats {
     _Atomic uint64_t tunnels;                                /* open now */
     _Atomic uint64_t upstream_errors[4];                     /* connect, dns, timeout, reset */
     _Atomic uint64_t rejected;                               /* 503: over max-connections */
+    _Atomic uint64_t upstream_reused;                        /* exchanges on a pooled connection */
+    _Atomic uint64_t tunnels_spliced;                        /* tunnels handed to splice(2) */
 };
 
 enum worker_upstream_error { UPSTREAM_CONNECT, UPSTREAM_DNS, UPSTREAM_TIMEOUT, UPSTREAM_RESET };
@@ -46,7 +49,10 @@ struct worker {
     uv_async_t wake;       /* reload or stop requested */
     struct snapshot *snap; /* current snapshot (one reference) */
     struct resolver *resolver;
-    struct conn *conns; /* every open connection, for drain and timeouts */
+    struct conn *conns;                /* every open connection, for drain and timeouts */
+    struct upstream *pool, *pool_tail; /* idle origin connections, most recent first */
+    int npool;
+    uv_timer_t pool_timer;
     int draining;
     uv_timer_t drain_timer;
     uint64_t drain_started; /* loop time, ms */

@@ -53,6 +53,7 @@ group pupils {
     unsafe-search block
     block-ip-hosts off
     ports any
+    connect-ports any
 }
 
 group staff {
@@ -62,6 +63,7 @@ group staff {
     youtube off
     unsafe-search allow
     ports any
+    connect-ports any
 }
 
 group lab {
@@ -72,6 +74,7 @@ group lab {
     youtube moderate
     block-ip-hosts off
     ports any
+    connect-ports any
 }
 
 group signin {
@@ -80,6 +83,7 @@ group signin {
     default allow
     block-ip-hosts off
     ports any
+    connect-ports any
 }
 
 default-group pupils
@@ -207,7 +211,10 @@ class OriginHandler(BaseHTTPRequestHandler):
       /slowhead?ms=MS   waits MS milliseconds before the head
       /truncated?n=N    promises N bytes, sends N/2 and closes
       /gate             waits until Origin.gate is set, then answers "gate open"
+      /drop-next        answers "armed"; the next request on the same connection is read
+                        and the connection closed without an answer (a stale keep-alive)
       anything else     404
+    Each request's client port is kept in Origin.peers; Origin.open counts open connections.
     """
 
     protocol_version = "HTTP/1.1"
@@ -215,6 +222,17 @@ class OriginHandler(BaseHTTPRequestHandler):
 
     def log_message(self, *args):
         pass
+
+    def setup(self):
+        super().setup()
+        self.drop_next = False
+        with self.server.origin.lock:
+            self.server.origin.open += 1
+
+    def finish(self):
+        with self.server.origin.lock:
+            self.server.origin.open -= 1
+        super().finish()
 
     def _body(self):
         te = self.headers.get("Transfer-Encoding", "")
@@ -237,6 +255,14 @@ class OriginHandler(BaseHTTPRequestHandler):
         u = urlsplit(self.path)
         q = {k: v[0] for k, v in parse_qs(u.query).items()}
         self.server.origin.seen.append(self.requestline)
+        self.server.origin.peers.append(self.client_address[1])
+        if self.drop_next:
+            self._body()
+            self.close_connection = True
+            return None
+        if u.path == "/drop-next":
+            self.drop_next = True
+            return self._send(200, b"armed")
         if u.path == "/hello":
             return self._send(200, ("hello from origin %s" % self.server.origin.name).encode())
         if u.path in ("/echo", "/upload", "/search", "/results", "/watch"):
@@ -328,6 +354,9 @@ class Origin:
     def __init__(self, name="origin"):
         self.name = name
         self.seen = []
+        self.peers = []
+        self.open = 0
+        self.lock = threading.Lock()
         self.gate = threading.Event()
         self.gate_reached = threading.Event()
         self.slow_started = threading.Event()

@@ -297,6 +297,24 @@ class TestDecisions(ProxyCase):
         self.assertEqual(rec["group"], "lab", rec)
         self.assertEqual(rec["categories"], ["social-networks"], rec)
 
+    def test_ip_session_takes_effect_without_a_signal(self):
+        users = self.tmp / "var" / "users.sqlite"
+        users.parent.mkdir(parents=True, exist_ok=True)
+        p = run_haven(["users", "add", "bob", "--group", "staff", "--db", users])
+        self.assertEqual(p.returncode, 0, describe(p))
+        h = self.start()
+        self.assertEqual(h.get(site("casino.test")).status, 403)  # a pupil
+        p = run_haven(["session", "add", "bob", "127.0.0.1", "--db", users])
+        self.assertEqual(p.returncode, 0, describe(p))
+        h.wait_stderr("users and sessions reloaded")
+        self.assertEqual(h.get(site("casino.test")).status, 200)  # staff now
+        p = run_haven(["session", "del", "127.0.0.1", "--db", users])
+        self.assertEqual(p.returncode, 0, describe(p))
+        deadline = time.monotonic() + WAIT
+        while h.get(site("casino.test")).status != 403:
+            self.assertLess(time.monotonic(), deadline, "the ended session still applies")
+            time.sleep(0.2)
+
     def test_ip_session_takes_effect_after_sighup(self):
         users = self.tmp / "var" / "users.sqlite"
         users.parent.mkdir(parents=True, exist_ok=True)
@@ -343,6 +361,38 @@ class TestConnect(ProxyCase):
         self.assertGreaterEqual(rec["bytes_out"], len(data), rec)
         self.assertGreaterEqual(rec["bytes_in"], len(data), rec)
 
+    def test_bulk_tunnel_is_spliced_intact(self):
+        # Past 256 KiB a tunnel is relayed by the kernel (splice): bytes and half-close intact.
+        h = self.start()
+        c, r = h.connect("echo.test:%d" % ECHO.port)
+        self.assertEqual(r.status, 200, r)
+        n = 8 * 1024 * 1024
+        data = pattern_bytes(n, b"splice")
+        sender = threading.Thread(target=c.sock.sendall, args=(data,))
+        sender.start()
+        got = c._exact(n)
+        sender.join(WAIT)
+        self.assertEqual(hashlib.sha256(got).hexdigest(), hashlib.sha256(data).hexdigest())
+        self.assertEqual(h.metrics()["haven_tunnels_spliced_total"], 1)
+        c.sock.shutdown(socket.SHUT_WR)
+        rest = b""
+        c.sock.settimeout(WAIT)
+        while True:
+            chunk = c.sock.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+        self.assertEqual(c.buf + rest, b"\nechoed %d bytes\n" % n)
+        c.close()
+        rec = h.wait_log(lambda x: x["method"] == "CONNECT")
+        authority = "echo.test:%d" % ECHO.port
+        self.assertEqual(rec["bytes_in"],
+                         n + len(request_bytes("CONNECT", authority, authority)), rec)
+        self.assertEqual(rec["bytes_out"], n + len(b"\nechoed %d bytes\n" % n) +
+                         len(b"HTTP/1.1 200 Connection established\r\nVia: 1.1 haven\r\n\r\n"),
+                         rec)
+        self.assertEqual(h.metrics()["haven_tunnels"], 0)
+
     def test_bytes_sent_with_the_connect_head(self):
         # A client may send its first bytes (a TLS ClientHello) right after the CONNECT head.
         h = self.start()
@@ -382,6 +432,18 @@ class TestConnect(ProxyCase):
         self.assertEqual(rec["action"], "block", rec)
         self.assertEqual(rec["method"], "CONNECT", rec)
         self.assertTrue(rec["tunnel"], rec)
+
+    def test_connect_port_other_than_443_blocked_by_default(self):
+        # pupils without a connect-ports line: HTTPS only to port 443.
+        h = self.start(policy=POLICY.replace("    connect-ports any\n", "", 1))
+        c, r = h.connect("echo.test:%d" % ECHO.port)
+        c.close()
+        self.assertEqual(r.status, 403, r)
+        rec = h.wait_ref(self.ref_of(r))
+        self.assertEqual(rec["action"], "block", rec)
+        self.assertTrue(rec["circumvention"], rec)
+        self.assertEqual(rec["rule"], "connect-ports 443 (the default)", rec)
+        self.assertIn("port %d" % ECHO.port, rec["reason"])
 
     def _through_tunnel(self, h, authority, host):
         c, r = h.connect(authority)
@@ -799,6 +861,85 @@ class TestHTTP(ProxyCase):
 
 
 # ============================================================================ upstream failures
+
+class TestUpstreamPool(ProxyCase):
+    """Keep-alive connections to origins are kept per worker and reused."""
+
+    def own_origin(self):
+        o = Origin("pooled")
+        self.addCleanup(o.stop)
+        return o
+
+    def wait_for(self, pred, what):
+        deadline = time.monotonic() + WAIT
+        while not pred():
+            if time.monotonic() > deadline:
+                self.fail("gave up waiting for " + what)
+            time.sleep(0.05)
+
+    def test_second_client_reuses_the_origin_connection(self):
+        o = self.own_origin()
+        h = self.start(workers=1)
+        for _ in range(3):
+            r = h.get("http://site.test:%d/echo" % o.port)
+            self.assertEqual(r.status, 200, r)
+            headers = {k.lower(): v for k, v in json.loads(r.body)["headers"]}
+            self.assertNotIn("connection", headers)  # HTTP/1.1 keep-alive towards the origin
+        self.assertEqual(len(o.peers), 3)
+        self.assertEqual(len(set(o.peers)), 1, "three requests, origin ports %r" % o.peers)
+        self.assertGreaterEqual(h.metrics()["haven_upstream_reused_total"], 2)
+
+    def test_hosts_do_not_share_connections(self):
+        o = self.own_origin()
+        h = self.start(workers=1)
+        for host in ("site.test", "other.test", "site.test"):
+            self.assertEqual(h.get("http://%s:%d/hello" % (host, o.port)).status, 200)
+        self.assertEqual(o.peers[0], o.peers[2])
+        self.assertNotEqual(o.peers[0], o.peers[1])
+
+    def test_stale_connection_is_retried_on_a_new_one(self):
+        o = self.own_origin()
+        h = self.start(workers=1)
+        self.assertEqual(h.get("http://site.test:%d/drop-next" % o.port).text, "armed")
+        # The pooled connection takes this request and closes without answering.
+        r = h.get("http://site.test:%d/hello" % o.port)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.text, "hello from origin pooled")
+        self.assertEqual(o.seen[-2:], ["GET /hello HTTP/1.1"] * 2)
+        self.assertEqual(len(set(o.peers)), 2)
+
+    def test_stale_connection_with_a_body_is_not_resent(self):
+        o = self.own_origin()
+        h = self.start(workers=1)
+        self.assertEqual(h.get("http://site.test:%d/drop-next" % o.port).text, "armed")
+        r = h.request("POST", "http://site.test:%d/upload" % o.port,
+                      [("Content-Type", "text/plain")], b"not twice")
+        self.assertEqual(r.status, 502, r)
+        self.assertEqual(o.seen.count("POST /upload HTTP/1.1"), 1)
+
+    def test_idle_pooled_connections_close(self):
+        o = self.own_origin()
+        h = self.start(extra="timeout-upstream-idle 1s", workers=1)
+        self.assertEqual(h.get("http://site.test:%d/hello" % o.port).status, 200)
+        self.wait_for(lambda: o.open == 0, "the idle origin connection to be closed")
+
+    def test_pool_off(self):
+        o = self.own_origin()
+        h = self.start(extra="upstream-pool 0", workers=1)
+        for _ in range(2):
+            r = h.get("http://site.test:%d/echo" % o.port)
+            headers = {k.lower(): v for k, v in json.loads(r.body)["headers"]}
+            self.assertEqual(headers.get("connection"), "close")
+        self.assertEqual(len(set(o.peers)), 2)
+        self.assertEqual(h.metrics()["haven_upstream_reused_total"], 0)
+
+    def test_close_delimited_response_is_not_pooled(self):
+        o = self.own_origin()
+        h = self.start(workers=1)
+        self.assertEqual(len(h.get("http://site.test:%d/close?n=100" % o.port).body), 100)
+        self.assertEqual(h.get("http://site.test:%d/hello" % o.port).status, 200)
+        self.assertEqual(len(set(o.peers)), 2)
+
 
 class TestUpstreamErrors(ProxyCase):
 

@@ -243,6 +243,37 @@ static void test_queue_basic(void **state)
     queue_destroy(q);
 }
 
+/* Batched wake-ups: a waiting consumer still gets a lone record when its wait times out. */
+struct lone {
+    struct queue *q;
+    int got;
+    char out[100];
+};
+
+static void *lone_consumer(void *arg)
+{
+    struct lone *l = arg;
+    size_t len;
+
+    l->got = queue_pop(l->q, l->out, &len, 300) == 0 && len == 4;
+    return NULL;
+}
+
+static void test_queue_batched_wake(void **state)
+{
+    struct lone l = {.q = queue_create(1000, 65536, 100)};
+    pthread_t t;
+
+    (void)state;
+    queue_set_wake(l.q, 64);
+    assert_int_equal(pthread_create(&t, NULL, lone_consumer, &l), 0);
+    assert_int_equal(queue_push(l.q, "lone", 4), 0);
+    pthread_join(t, NULL);
+    assert_true(l.got);
+    assert_memory_equal(l.out, "lone", 4);
+    queue_destroy(l.q);
+}
+
 /* Full by bytes, and records of every size survive many trips round the ring. */
 static void test_queue_ring(void **state)
 {
@@ -879,12 +910,19 @@ static void test_open_errors(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_queue_basic),   cmocka_unit_test(test_queue_ring),
-        cmocka_unit_test(test_queue_batch),   cmocka_unit_test(test_json_fields),
-        cmocka_unit_test(test_json_hostile),  cmocka_unit_test(test_truncation),
-        cmocka_unit_test(test_squid_lines),   cmocka_unit_test(test_rotate_by_size),
-        cmocka_unit_test(test_reopen),        cmocka_unit_test(test_drops),
-        cmocka_unit_test(test_two_producers), cmocka_unit_test(test_write_errors),
+        cmocka_unit_test(test_queue_basic),
+        cmocka_unit_test(test_queue_ring),
+        cmocka_unit_test(test_queue_batched_wake),
+        cmocka_unit_test(test_queue_batch),
+        cmocka_unit_test(test_json_fields),
+        cmocka_unit_test(test_json_hostile),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_squid_lines),
+        cmocka_unit_test(test_rotate_by_size),
+        cmocka_unit_test(test_reopen),
+        cmocka_unit_test(test_drops),
+        cmocka_unit_test(test_two_producers),
+        cmocka_unit_test(test_write_errors),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

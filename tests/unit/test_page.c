@@ -689,13 +689,15 @@ static void test_page_metrics(void **state)
         .reloads_ok = 6,
         .reloads_failed = 7,
         .tunnels = 8,
+        .upstream_reused = 9,
+        .tunnels_spliced = 10,
     };
     struct buf b;
 
     (void)state;
     buf_init(&b, CAP);
     assert_int_equal(page_metrics(&b, &m), 0);
-    assert_int_equal(check_exposition(b.p), 1 + 5 + 1 + 4 + 1 + 2 + 1);
+    assert_int_equal(check_exposition(b.p), 1 + 5 + 1 + 4 + 1 + 1 + 1 + 2 + 1);
     has(b.p, "# TYPE haven_requests_total counter\nhaven_requests_total 1031\n");
     has(b.p, "haven_verdicts_total{action=\"allow\",category=\"education\"} 1000\n");
     has(b.p, "haven_verdicts_total{action=\"warn\",category=\"social-networking\"} 20\n");
@@ -708,6 +710,8 @@ static void test_page_metrics(void **state)
     has(b.p, "haven_upstream_errors_total{kind=\"dns\"} 2\n");
     has(b.p, "haven_upstream_errors_total{kind=\"timeout\"} 3\n");
     has(b.p, "haven_upstream_errors_total{kind=\"reset\"} 4\n");
+    has(b.p, "haven_upstream_reused_total 9\n");
+    has(b.p, "haven_tunnels_spliced_total 10\n");
     has(b.p, "haven_log_queue_drops_total 5\n");
     has(b.p, "haven_reloads_total{result=\"ok\"} 6\n");
     has(b.p, "haven_reloads_total{result=\"failed\"} 7\n");
@@ -717,7 +721,7 @@ static void test_page_metrics(void **state)
     memset(&m, 0, sizeof(m));
     buf_reset(&b);
     assert_int_equal(page_metrics(&b, &m), 0);
-    assert_int_equal(check_exposition(b.p), 1 + 0 + 1 + 4 + 1 + 2 + 1);
+    assert_int_equal(check_exposition(b.p), 1 + 0 + 1 + 4 + 1 + 1 + 1 + 2 + 1);
     has(b.p, "# TYPE haven_verdicts_total counter\n");
     buf_cleanup(&b);
 }

@@ -248,6 +248,38 @@ static void test_circumvention_and_safe_search(void **state)
     assert_int_equal(v.safe_search, POLICY_SS_NONE);
 }
 
+/* HTTPS (CONNECT) goes to port 443 only unless connect-ports says otherwise. */
+static void test_connect_ports(void **state)
+{
+    static const char more[] = "group open {\n    default allow\n    connect-ports any\n}\n"
+                               "group some {\n    default allow\n    connect-ports 443 8443\n}\n";
+    char text[sizeof(base_policy) + sizeof(more)], err[512];
+    struct policy_verdict v;
+    struct policy *saved = pol;
+
+    (void)state;
+    v = decide("https://custom.example:8443/", staff, monday_10);
+    assert_int_equal(v.action, POLICY_BLOCK);
+    assert_int_equal(v.tier, POLICY_TIER_CIRCUMVENTION);
+    assert_string_equal(v.rule, "connect-ports 443 (the default)");
+    assert_non_null(strstr(reason, "port 8443"));
+    v = decide("http://custom.example:8443/", staff, monday_10);
+    assert_int_equal(v.action, POLICY_ALLOW); /* plain HTTP: only `ports` applies */
+
+    snprintf(text, sizeof(text), "%s%s", base_policy, more);
+    pol = load(text, err, sizeof(err));
+    assert_non_null(pol);
+    v = decide("https://a.example:8443/", policy_group_find(pol, "open"), monday_10);
+    assert_int_equal(v.action, POLICY_ALLOW);
+    v = decide("https://a.example:8443/", policy_group_find(pol, "some"), monday_10);
+    assert_int_equal(v.action, POLICY_ALLOW);
+    v = decide("https://a.example:9443/", policy_group_find(pol, "some"), monday_10);
+    assert_int_equal(v.action, POLICY_BLOCK);
+    assert_non_null(strstr(v.rule, "connect-ports 443 8443"));
+    policy_free(pol);
+    pol = saved;
+}
+
 /* Each bad policy fails with "test.conf:LINE:" and a useful message. */
 static void test_errors(void **state)
 {
@@ -320,6 +352,7 @@ int main(void)
         cmocka_unit_test(test_most_restrictive),
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_circumvention_and_safe_search),
+        cmocka_unit_test(test_connect_ports),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_demo_policy_loads),
     };
