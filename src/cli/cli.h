@@ -18,6 +18,7 @@ int cmd_squid_helper(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_users(int argc, char **argv);
 int cmd_session(int argc, char **argv);
+int cmd_ca(int argc, char **argv);
 
 /* The demo policy and database `make run` builds, used when none is given. */
 const char *cli_default_policy(void);

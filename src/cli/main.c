@@ -31,6 +31,8 @@ static const char main_usage[] =
     "                      manage the users database (docs/users.md)\n"
     "  session add|del|list ...\n"
     "                      tie an IP address to a user for a while\n"
+    "  ca init|export|show|mint ...\n"
+    "                      the HTTPS inspection CA (docs/tls-inspection.md)\n"
     "  version             print the version\n"
     "\n"
     "See docs/ and `haven COMMAND --help`.\n";
@@ -127,6 +129,8 @@ int main(int argc, char **argv)
         return cmd_users(argc - 1, argv + 1);
     if (strcmp(argv[1], "session") == 0)
         return cmd_session(argc - 1, argv + 1);
+    if (strcmp(argv[1], "ca") == 0)
+        return cmd_ca(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("haven %s\n", HAVEN_VERSION);
         return 0;

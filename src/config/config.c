@@ -165,6 +165,15 @@ static const struct cfg_option cfg_options[] = {
      "The school's name on block and sign-in pages; \"\" = the name in the policy's `school` "
      "line."},
 
+    {"HTTPS inspection", "ca-dir", CFG_PATH, CFG_DATA_DIR, OFF(ca_dir), 0, 0, 0, 0, 0, "ca", "DIR",
+     "The school's inspection CA (`haven ca init`); relative to data-dir. Needed when a group of "
+     "the policy has `inspect on` (docs/tls-inspection.md)."},
+    {NULL, "upstream-ca", CFG_PATH, CFG_EMPTY, OFF(upstream_ca), 0, 0, 0, 0, 0, "\"\"", "FILE",
+     "More certificate authorities (PEM) to trust for web servers' certificates, besides the "
+     "system's; \"\" = the system's only."},
+    {NULL, "tls-leaf-cache", CFG_INT, 0, OFF(tls_leaf_cache), 0, 16, 10000000, 0, 0, "10000", "N",
+     "How many minted site certificates to keep for reuse."},
+
     {"Browser set-up (PAC)", "pac-proxy", CFG_ADDR, CFG_EMPTY, OFF(pac_proxy), 0, 0, 0, 0, 0,
      "\"\"", "HOST:PORT",
      "The proxy address the PAC file gives browsers; \"\" = the first listen address (set it when "

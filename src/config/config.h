@@ -106,6 +106,9 @@ struct config {
     struct config_cidr *status_allow;
     int nstatus_allow;
     char *school_name; /* "" = the policy's school name */
+    char *ca_dir;      /* the inspection CA */
+    char *upstream_ca; /* "" = system trust store only */
+    int tls_leaf_cache;
 };
 
 /*

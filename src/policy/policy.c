@@ -84,6 +84,8 @@ struct pol_group {
     uint16_t ports[POL_MAX_PORTS];
     int nports; /* 0: any port */
     char *ports_where;
+    int inspect;                           /* HTTPS inspection on */
+    int no_sni_block;                      /* block TLS hellos without a server name */
     uint16_t connect_ports[POL_MAX_PORTS]; /* for HTTPS (CONNECT); default 443 */
     int nconnect;                          /* 0: any port */
     char *connect_where;                   /* NULL: the default */
@@ -105,6 +107,8 @@ struct policy {
     struct catdb *db;
     struct catdb *sites;
     uint64_t locked[POLICY_CAT_WORDS];
+    uint64_t no_inspect[POLICY_CAT_WORDS];      /* categories never inspected */
+    uint64_t no_inspect_lists[CATDB_SET_WORDS]; /* site lists never inspected */
     int ncats;
     const char *cat_name[POLICY_MAX_CATEGORIES];
     const char *cat_title[POLICY_MAX_CATEGORIES];
@@ -612,6 +616,16 @@ static int pol_group_line(struct pol_parser *ps)
     }
     if (strcmp(kw, "safe-search") == 0)
         return pol_want_args(ps, 1, 1) < 0 ? -1 : pol_on_off(ps, ps->tok[1].s, &g->safe_search);
+    if (strcmp(kw, "inspect") == 0)
+        return pol_want_args(ps, 1, 1) < 0 ? -1 : pol_on_off(ps, ps->tok[1].s, &g->inspect);
+    if (strcmp(kw, "no-sni") == 0) {
+        if (pol_want_args(ps, 1, 1) < 0)
+            return -1;
+        if (strcmp(ps->tok[1].s, "block") != 0 && strcmp(ps->tok[1].s, "allow") != 0)
+            return pol_fail(ps, "no-sni must be allow or block, not '%s'", ps->tok[1].s);
+        g->no_sni_block = ps->tok[1].s[0] == 'b';
+        return 0;
+    }
     if (strcmp(kw, "block-ip-hosts") == 0) {
         if (pol_want_args(ps, 1, 1) < 0 || pol_on_off(ps, ps->tok[1].s, &g->block_ip_hosts) < 0)
             return -1;
@@ -646,7 +660,7 @@ static int pol_group_line(struct pol_parser *ps)
     return pol_fail(ps,
                     "unknown statement '%s' in a group (expected allow, warn, block, "
                     "default, allow-list, block-list, safe-search, youtube, unsafe-search, "
-                    "block-ip-hosts, ports, connect-ports or description)",
+                    "block-ip-hosts, ports, connect-ports, inspect, no-sni or description)",
                     kw);
 }
 
@@ -714,6 +728,21 @@ static int pol_top_line(struct pol_parser *ps)
             if (c < 0)
                 return -1;
             pol_bit_set(p->locked, c);
+        }
+        return 0;
+    }
+    if (strcmp(kw, "no-inspect") == 0) {
+        if (pol_want_args(ps, 1, POL_MAX_TOKENS) < 0)
+            return -1;
+        for (int i = 1; i < ps->ntok; i++) {
+            int l = pol_find_list(p, ps->tok[i].s);
+            int c = l < 0 ? pol_category_arg(ps, ps->tok[i].s) : -1;
+            if (l < 0 && c < 0)
+                return -1;
+            if (l >= 0)
+                pol_bit_set(p->no_inspect_lists, l);
+            else
+                pol_bit_set(p->no_inspect, c);
         }
         return 0;
     }
@@ -952,6 +981,8 @@ static int pol_compile_categories(struct policy *p, char *err, size_t errlen)
         p->cat_title[p->ncats] = c->title;
         if (c->flags & TAXONOMY_LOCKED)
             pol_bit_set(p->locked, p->ncats);
+        if (c->flags & TAXONOMY_NO_INSPECT)
+            pol_bit_set(p->no_inspect, p->ncats);
         p->ncats++;
     }
     catdb_get_stats(p->db, &st);
@@ -1480,6 +1511,76 @@ safe_search:
         v->safe_search = POLICY_SS_NONE;
 }
 
+/*
+ * Services that pin their certificates or carry no web pages: inspecting them breaks them
+ * (operating system updates and push notifications, app stores, certificate checks).
+ */
+static const char *const pol_pinned[] = {
+    "windowsupdate.com",
+    "update.microsoft.com",
+    "delivery.mp.microsoft.com",
+    "wns.windows.com",
+    "notify.windows.com",
+    "push.apple.com",
+    "mesu.apple.com",
+    "swscan.apple.com",
+    "gs.apple.com",
+    "ocsp.apple.com",
+    "itunes.apple.com",
+    "mtalk.google.com",
+    "android.clients.google.com",
+    "play.googleapis.com",
+    "update.googleapis.com",
+    "ocsp.pki.goog",
+    "ocsp.digicert.com",
+    "crl.microsoft.com",
+    "dropbox.com",
+    "zoom.us",
+};
+
+int policy_pinned_host(const char *host, size_t len)
+{
+    for (size_t i = 0; i < HAVEN_ARRAY_LEN(pol_pinned); i++) {
+        if (pol_host_is(host, len, pol_pinned[i]))
+            return 1;
+    }
+    return 0;
+}
+
+/* Inspect u's TLS for this group? Not for no-inspect categories, lists or pinned hosts. */
+static void pol_inspect(const struct policy *p, const struct url *u, struct policy_verdict *v)
+{
+    const struct pol_group *g = &p->groups[v->group];
+    struct catdb_match sm;
+
+    v->inspect = 0;
+    if (!g->inspect || pol_any(v->categories, p->no_inspect, POLICY_CAT_WORDS) ||
+        policy_pinned_host(u->text + u->host_off, u->host_len))
+        return;
+    if (pol_any(p->no_inspect_lists, p->no_inspect_lists, CATDB_SET_WORDS)) {
+        catdb_lookup_url(p->sites, u, &sm);
+        if (pol_any(sm.lists, p->no_inspect_lists, CATDB_SET_WORDS))
+            return;
+    }
+    v->inspect = 1;
+}
+
+const char *policy_inspecting_group(const struct policy *p)
+{
+    for (size_t i = 0; i < p->ngroups; i++) {
+        if (p->groups[i].inspect)
+            return p->groups[i].name;
+    }
+    return NULL;
+}
+
+int policy_no_sni_block(const struct policy *p, int group)
+{
+    if (group < 0 || group >= (int)p->ngroups)
+        group = p->default_group;
+    return p->groups[group].no_sni_block;
+}
+
 void policy_prefetch(const struct policy *p, const struct url *u)
 {
     catdb_prefetch_host(p->db, u->text + u->host_off, u->host_len);
@@ -1489,12 +1590,14 @@ void policy_decide(const struct policy *p, const struct url *u, int group, int64
                    struct policy_verdict *v)
 {
     pol_decide(p, u, group, t, v, NULL, 0);
+    pol_inspect(p, u, v);
 }
 
 void policy_explain(const struct policy *p, const struct url *u, int group, int64_t t,
                     struct policy_verdict *v, char *reason, size_t size)
 {
     pol_decide(p, u, group, t, v, reason, size);
+    pol_inspect(p, u, v);
 }
 
 /* ---------------------------------------------------------------- accessors */

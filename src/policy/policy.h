@@ -73,6 +73,8 @@ struct policy_verdict {
     const char *rule;                      /* "policy.conf:42: block pornography" */
     enum policy_safe_search safe_search;
     enum policy_youtube youtube;
+    int inspect; /* HTTPS to this site may be decrypted: the group inspects and the site is
+                    not in a no-inspect category or list, nor a pinned service */
 };
 
 /* Room for any reason policy_explain writes. */
@@ -101,6 +103,15 @@ void policy_decide(const struct policy *p, const struct url *u, int group, int64
 
 /* Start loading what deciding u will read (see catdb_prefetch_host); optional. */
 void policy_prefetch(const struct policy *p, const struct url *u);
+
+/* Is host (canonical, len bytes) a service that pins its certificates (never inspected)? */
+int policy_pinned_host(const char *host, size_t len);
+
+/* The name of a group with `inspect on`, or NULL when no group inspects HTTPS. */
+const char *policy_inspecting_group(const struct policy *p);
+
+/* Does the group block TLS connections whose hello names no server (`no-sni block`)? */
+int policy_no_sni_block(const struct policy *p, int group);
 
 /*
  * The same decision, and also the reason in plain English for the block page

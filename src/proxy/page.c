@@ -683,7 +683,8 @@ static const char *page_action_name(enum policy_action a)
 
 int page_metrics(struct buf *b, const struct page_metrics *mt)
 {
-    static const char *const kinds[PAGE_UPSTREAM_KINDS] = {"connect", "dns", "timeout", "reset"};
+    static const char *const kinds[PAGE_UPSTREAM_KINDS] = {"connect", "dns", "timeout", "reset",
+                                                           "certificate"};
     struct page_mark m = page_mark(b);
     size_t i;
 
@@ -712,6 +713,21 @@ int page_metrics(struct buf *b, const struct page_metrics *mt)
     page_family(b, "haven_upstream_reused_total", "counter",
                 "Requests sent on an idle keep-alive connection to the origin, from the pool.");
     buf_printf(b, "haven_upstream_reused_total %" PRIu64 "\n", mt->upstream_reused);
+
+    if (mt->tls) {
+        page_family(b, "haven_tls_inspected_total", "counter",
+                    "HTTPS connections decrypted (inspected).");
+        buf_printf(b, "haven_tls_inspected_total %" PRIu64 "\n", mt->tls_inspected);
+        page_family(b, "haven_tls_leaf_cache_hits_total", "counter",
+                    "Site certificates found in the cache.");
+        buf_printf(b, "haven_tls_leaf_cache_hits_total %" PRIu64 "\n", mt->tls_leaf_hits);
+        page_family(b, "haven_tls_leaf_cache_misses_total", "counter",
+                    "Site certificates that had to be minted.");
+        buf_printf(b, "haven_tls_leaf_cache_misses_total %" PRIu64 "\n", mt->tls_leaf_misses);
+        page_family(b, "haven_tls_mint_errors_total", "counter",
+                    "Site certificates the signer could not mint.");
+        buf_printf(b, "haven_tls_mint_errors_total %" PRIu64 "\n", mt->tls_mint_errors);
+    }
 
     page_family(b, "haven_tunnels_spliced_total", "counter",
                 "CONNECT tunnels whose bulk bytes the kernel relayed (splice).");

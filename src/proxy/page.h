@@ -168,6 +168,7 @@ enum page_upstream_error {
     PAGE_UPSTREAM_DNS,
     PAGE_UPSTREAM_TIMEOUT,
     PAGE_UPSTREAM_RESET,
+    PAGE_UPSTREAM_CERT,
     PAGE_UPSTREAM_KINDS
 };
 
@@ -183,7 +184,10 @@ struct page_metrics {
     uint64_t log_queue_drops;
     uint64_t reloads_ok;
     uint64_t reloads_failed;
-    uint64_t tunnels; /* gauge: open CONNECT tunnels */
+    uint64_t tunnels;       /* gauge: open CONNECT tunnels */
+    int tls;                /* HTTPS inspection is available: the tls_ numbers mean something */
+    uint64_t tls_inspected; /* CONNECTs decrypted */
+    uint64_t tls_leaf_hits, tls_leaf_misses, tls_mint_errors;
 };
 
 /*

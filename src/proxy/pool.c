@@ -8,6 +8,7 @@
 #include "proxy/pool.h"
 #include "proxy/server.h"
 #include "proxy/worker.h"
+#include "tls/stream.h"
 
 #define POOL_SWEEP_MS 1000
 
@@ -29,6 +30,10 @@ static void upstream_on_closed(uv_handle_t *h)
 
     if (u->c)
         proxy_upstream_closed(u->c);
+    if (u->tls) {
+        tls_stream_free(u->tls);
+        free(u->tls);
+    }
     free(u);
 }
 
@@ -90,7 +95,7 @@ void pool_put(struct worker *w, struct upstream *u, const char *key)
 {
     u->c = NULL;
     uv_read_stop((uv_stream_t *)&u->tcp);
-    if (u->writes > 0 || w->srv->cfg->upstream_pool == 0 || w->draining ||
+    if (u->writes > 0 || u->tls || w->srv->cfg->upstream_pool == 0 || w->draining ||
         uv_read_start((uv_stream_t *)&u->tcp, pool_on_alloc, pool_on_read) != 0) {
         upstream_close(u);
         return;

@@ -19,6 +19,7 @@
 
 struct worker;
 struct conn;
+struct tls_stream;
 
 #define POOL_KEY_MAX (URL_HOST_MAX + 8)
 
@@ -30,7 +31,8 @@ struct upstream {
     struct upstream *next, *prev; /* the pool's list, while idle */
     uint64_t idle_since;          /* loop time (ms) it went idle */
     int writes;                   /* uv_write requests not yet called back */
-    int reused;                   /* taken from the pool for the current exchange */
+    int reused;                   /* used before: the origin may have closed it meanwhile */
+    struct tls_stream *tls;       /* inspected HTTPS: TLS to the origin (never pooled) */
     char key[POOL_KEY_MAX];
 };
 

@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/x509.h>
 #include <sodium.h>
 
 #include "catdb/catdb.h"
@@ -46,6 +47,9 @@
 #include "proxy/server.h"
 #include "proxy/snapshot.h"
 #include "proxy/worker.h"
+#include "tls/hello.h"
+#include "tls/inspect.h"
+#include "tls/stream.h"
 
 #define PROXY_READ_SIZE 65536
 #define PROXY_HIGH_WATER (1024 * 1024)
@@ -55,14 +59,19 @@
 /* The host name of haven's own pages (forms, continue links): reserved, never a real site. */
 #define PROXY_MAGIC_HOST "haven.invalid"
 #define PROXY_CONTINUE_PATH "/haven/continue"
+/* Inside an inspected site, haven's own pages live under this prefix of the site's paths. */
+#define PROXY_TLS_LOCAL "/.well-known"
 
 enum conn_state {
-    C_HEAD,     /* waiting for a request head */
-    C_LOCAL,    /* answering from haven itself; may be reading a form body */
-    C_UPSTREAM, /* resolving, connecting, or exchanging with the origin */
-    C_TUNNEL,   /* CONNECT: relaying bytes both ways */
-    C_AUTH,     /* a sign-in password is being checked; later bytes wait in conn->in */
-    C_CLOSING,  /* closing once the writes finish */
+    C_HEAD,      /* waiting for a request head */
+    C_LOCAL,     /* answering from haven itself; may be reading a form body */
+    C_UPSTREAM,  /* resolving, connecting, or exchanging with the origin */
+    C_TUNNEL,    /* CONNECT: relaying bytes both ways */
+    C_AUTH,      /* a sign-in password is being checked; later bytes wait in conn->in */
+    C_PEEK,      /* CONNECT answered: reading the TLS ClientHello into conn->in */
+    C_MINT,      /* inspecting: the site's certificate is being minted */
+    C_HANDSHAKE, /* inspecting: TLS handshake with the client */
+    C_CLOSING,   /* closing once the writes finish */
 };
 
 struct exchange {
@@ -77,6 +86,7 @@ struct exchange {
     char group[64];
     int group_index;
     int tunnel;
+    int answered; /* the 200 to a CONNECT has been sent (it was peeked) */
     int circumvention;
     int local; /* answered by haven itself */
     int status;
@@ -125,6 +135,17 @@ struct conn {
     int pending_closes;
     int closed;
     int tunnel_open; /* counted in the tunnels gauge */
+    /* HTTPS inspection: set when a CONNECT is decrypted; requests inside are https://. */
+    int inspect;
+    int tls_busy;                        /* proxy_client_tls is running */
+    struct tls_stream *ctls;             /* TLS with the client */
+    char tls_host[URL_HOST_MAX + 1];     /* the site: SNI, else the CONNECT host */
+    char connect_host[URL_HOST_MAX + 1]; /* where to connect (safe search may change it) */
+    uint16_t tls_port;
+    const char *tls_problem; /* the origin's certificate was refused: why */
+    char tls_user[128];      /* who made the CONNECT: requests inside are theirs */
+    char tls_group[64];
+    int tls_group_index;
     int client_paused, up_paused;
     struct splicer *splicer; /* a bulk tunnel relayed by the kernel */
     int no_splice;           /* splicing failed once: stay with reads and writes */
@@ -175,6 +196,10 @@ static void proxy_release(struct conn *c)
     proxy_free_exchange(c);
     buf_cleanup(&c->in);
     buf_cleanup(&c->upin);
+    if (c->ctls) {
+        tls_stream_free(c->ctls);
+        free(c->ctls);
+    }
     if (c->snap)
         snapshot_unref(c->snap);
     free(c);
@@ -340,27 +365,50 @@ static void proxy_on_write(uv_write_t *req, int status)
         proxy_maybe_splice(c);
 }
 
-/* Queue bytes for the client (to_client, after c->held if set) or the origin. */
+/* The TLS layer on one side of c, if that side is inspected. */
+static struct tls_stream *proxy_tls(const struct conn *c, int to_client)
+{
+    return to_client ? c->ctls : c->up ? c->up->tls : NULL;
+}
+
+/*
+ * Queue bytes for the client (to_client, after c->held if set) or the origin; through TLS
+ * when that side is inspected (len 0 then sends what TLS has waiting, such as a handshake).
+ */
 static int proxy_send(struct conn *c, int to_client, const char *data, size_t len)
 {
     uv_stream_t *s = to_client ? (uv_stream_t *)&c->tcp : (uv_stream_t *)&c->up->tcp;
+    struct tls_stream *t = proxy_tls(c, to_client);
     size_t held = to_client && c->held ? c->held->len : 0;
     struct wreq *wr;
     uv_buf_t b;
 
-    if (held + len == 0)
-        return 0;
-    wr = xmalloc(sizeof(*wr) + held + len);
+    if (t) {
+        if ((held > 0 && tls_stream_write(t, c->held->p, held) < 0) ||
+            tls_stream_write(t, data, len) < 0)
+            return -1;
+        if (to_client)
+            c->held = NULL;
+        len = tls_stream_pending(t);
+        if (len == 0)
+            return 0;
+        wr = xmalloc(sizeof(*wr) + len);
+        tls_stream_take(t, wr->data, len);
+    } else {
+        if (held + len == 0)
+            return 0;
+        wr = xmalloc(sizeof(*wr) + held + len);
+        if (held > 0)
+            memcpy(wr->data, c->held->p, held);
+        if (to_client)
+            c->held = NULL;
+        if (len > 0)
+            memcpy(wr->data + held, data, len);
+        len += held;
+    }
     wr->c = c;
     wr->up = to_client ? NULL : c->up;
     wr->to_client = to_client;
-    if (held > 0)
-        memcpy(wr->data, c->held->p, held);
-    if (to_client)
-        c->held = NULL;
-    if (len > 0)
-        memcpy(wr->data + held, data, len);
-    len += held;
     wr->len = len;
     b = uv_buf_init(wr->data, (unsigned)len);
     if (uv_write(&wr->req, s, &b, 1, proxy_on_write) != 0) {
@@ -448,17 +496,25 @@ static void proxy_finish(struct conn *c, int keep)
 
     proxy_log(c);
     worker_count(&c->w->stats.requests, 1);
-    /* A clean end of a keep-alive exchange gives the origin connection back to the pool. */
+    /*
+     * A clean end of a keep-alive exchange gives the origin connection back to the pool;
+     * an inspected connection keeps its own for the next request.
+     */
     if (keep && c->up && c->up_connected && !x->tunnel && x->resp.keep_alive && x->req_done &&
         !x->up_dirty && !c->up_paused) {
         char key[POOL_KEY_MAX];
-        proxy_pool_key(x, key, sizeof(key));
-        pool_put(c->w, c->up, key);
-        c->up = NULL;
-        c->up_connected = 0;
+        if (c->inspect) {
+            c->up->reused = 1;
+        } else {
+            proxy_pool_key(x, key, sizeof(key));
+            pool_put(c->w, c->up, key);
+            c->up = NULL;
+            c->up_connected = 0;
+        }
     }
     keep = keep && c->keep_alive && x->req_done && !c->w->draining;
-    proxy_close_upstream(c);
+    if (!c->inspect || !keep)
+        proxy_close_upstream(c);
     proxy_free_exchange(c);
     if (c->snap) {
         snapshot_unref(c->snap);
@@ -495,6 +551,7 @@ static void proxy_local(struct conn *c, int status, const char *ctype, const str
                    {504, "Gateway Timeout"},
                    {505, "HTTP Version Not Supported"},
                    {302, "Found"},
+                   {421, "Misdirected Request"},
                    {500, "Internal Server Error"}};
     struct exchange *x = c->x;
     const char *text = "Error";
@@ -549,8 +606,10 @@ static void proxy_page_info(struct conn *c, struct page_info *pi)
     pi->tz = policy_tz(p);
     pi->ref = x->ref;
     pi->locked = x->v.tier == POLICY_TIER_LOCKED;
-    pi->request_action = "http://" PROXY_MAGIC_HOST PAGE_REQUEST_PATH;
-    pi->concern_action = "http://" PROXY_MAGIC_HOST PAGE_CONCERN_PATH;
+    pi->request_action = c->inspect ? PROXY_TLS_LOCAL PAGE_REQUEST_PATH
+                                    : "http://" PROXY_MAGIC_HOST PAGE_REQUEST_PATH;
+    pi->concern_action = c->inspect ? PROXY_TLS_LOCAL PAGE_CONCERN_PATH
+                                    : "http://" PROXY_MAGIC_HOST PAGE_CONCERN_PATH;
 }
 
 /* An error page (400, 403, 502, ...) with the exchange's reference. */
@@ -828,6 +887,12 @@ static void proxy_read_client(struct conn *c)
         uv_read_start((uv_stream_t *)&c->tcp, proxy_on_client_alloc, proxy_on_client_read);
 }
 
+static void proxy_up_tls(struct conn *c);
+static void proxy_peek_start(struct conn *c);
+static void proxy_peek(struct conn *c);
+static void proxy_client_tls(struct conn *c);
+static void proxy_client_data(struct conn *c, const char *data, size_t len);
+
 static void proxy_upstream_failed(struct conn *c, enum worker_upstream_error kind, int status,
                                   const char *why)
 {
@@ -849,10 +914,26 @@ static void proxy_upstream_ready(struct conn *c)
 
     c->up_connected = 1;
     proxy_arm(c, proxy_cfg(c)->timeout_upstream_idle_ms);
+    if (c->inspect && !c->up->tls) {
+        /* Inspected: TLS to the origin first; this runs again when its handshake is done. */
+        char err[256];
+        c->up->tls = xmalloc(sizeof(*c->up->tls));
+        if (tls_stream_client(c->up->tls, tls_inspect_origin_ctx(c->w->srv->tls), c->tls_host, err,
+                              sizeof(err)) < 0) {
+            free(c->up->tls);
+            c->up->tls = NULL;
+            proxy_upstream_failed(c, UPSTREAM_CERT, 502, "A secure connection to the site failed.");
+            return;
+        }
+        proxy_up_tls(c);
+        proxy_read_upstream(c);
+        return;
+    }
     if (x->tunnel) {
         static const char ok[] = "HTTP/1.1 200 Connection established\r\nVia: 1.1 haven\r\n\r\n";
         x->status = 200;
-        proxy_send(c, 1, ok, sizeof(ok) - 1);
+        if (!x->answered)
+            proxy_send(c, 1, ok, sizeof(ok) - 1);
         c->state = C_TUNNEL;
         x->req_done = 0; /* from here: the client has not ended its stream */
         worker_count(&c->w->stats.tunnels, 1);
@@ -955,6 +1036,21 @@ static void proxy_upstream(struct conn *c, int pooled)
     char key[POOL_KEY_MAX];
 
     c->state = C_UPSTREAM;
+    if (c->inspect) {
+        /* Inside an inspected CONNECT: one TLS connection to the site, kept between requests. */
+        if (c->tls_problem) {
+            proxy_upstream_failed(c, UPSTREAM_CERT, 502, c->tls_problem);
+            return;
+        }
+        if (c->up) {
+            if (c->up->tls && c->up->tls->done)
+                proxy_upstream_ready(c);
+            return; /* the handshake under way calls proxy_upstream_ready */
+        }
+        snprintf(x->host, sizeof(x->host), "%s", c->connect_host);
+        x->port = c->tls_port;
+        pooled = 0;
+    }
     if (pooled && !x->tunnel) {
         proxy_pool_key(x, key, sizeof(key));
         c->up = pool_take(c->w, key, c);
@@ -1004,37 +1100,35 @@ static void proxy_on_up_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(readbuf, sizeof(readbuf));
 }
 
-/* Response bytes from the origin. */
-static void proxy_on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+/* The origin closed (n is UV_EOF) or failed. */
+static void proxy_up_eof(struct conn *c, ssize_t n)
 {
-    struct upstream *u = s->data;
-    struct conn *c = u->c;
     struct exchange *x = c->x;
-    const char *data = b->base;
-    size_t len = n > 0 ? (size_t)n : 0;
-    int done;
 
-    if (c->state == C_CLOSING || n == 0)
-        return;
-    if (n < 0) {
-        if (c->state == C_TUNNEL) {
-            /* Half-close: pass the origin's EOF on, keep the other direction. */
-            uv_shutdown_t *req = xmalloc(sizeof(*req));
-            uv_read_stop(s);
-            if (uv_shutdown(req, (uv_stream_t *)&c->tcp, proxy_on_half_close) != 0)
-                free(req);
-            x->resp_done = 1;
-            if (x->req_done)
-                proxy_finish(c, 0);
-            return;
-        }
-        if (x->resp_head_done && x->resp_body == H1_BODY_CLOSE && n == UV_EOF) {
+    if (c->state == C_TUNNEL) {
+        /* Half-close: pass the origin's EOF on, keep the other direction. */
+        uv_shutdown_t *req = xmalloc(sizeof(*req));
+        uv_read_stop((uv_stream_t *)&c->up->tcp);
+        if (uv_shutdown(req, (uv_stream_t *)&c->tcp, proxy_on_half_close) != 0)
+            free(req);
+        x->resp_done = 1;
+        if (x->req_done)
             proxy_finish(c, 0);
-            return;
-        }
-        proxy_up_error(c, (int)n);
         return;
     }
+    if (x->resp_head_done && x->resp_body == H1_BODY_CLOSE && n == UV_EOF) {
+        proxy_finish(c, 0);
+        return;
+    }
+    proxy_up_error(c, (int)n);
+}
+
+/* Response bytes from the origin (plaintext, after TLS when inspected). */
+static void proxy_up_data(struct conn *c, const char *data, size_t len)
+{
+    struct exchange *x = c->x;
+    int done;
+
     proxy_arm(c, c->state == C_TUNNEL ? proxy_cfg(c)->timeout_tunnel_idle_ms
                                       : proxy_cfg(c)->timeout_upstream_idle_ms);
     if (c->state == C_TUNNEL) {
@@ -1076,8 +1170,7 @@ static void proxy_on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
                     return;
                 struct buf rest = c->upin;
                 buf_init(&c->upin, rest.cap);
-                proxy_on_up_read(s, (ssize_t)rest.len,
-                                 &(uv_buf_t){.base = rest.p, .len = rest.len});
+                proxy_up_data(c, rest.p, rest.len);
                 buf_cleanup(&rest);
                 return;
             }
@@ -1130,6 +1223,75 @@ static void proxy_on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         }
         return;
     }
+}
+
+/* TLS bytes from an inspected origin have been fed: handshake, then plaintext. */
+static void proxy_up_tls(struct conn *c)
+{
+    struct tls_stream *t = c->up->tls;
+    char buf[16384], err[256];
+    ssize_t n = 0;
+
+    if (!t->done) {
+        int r = tls_stream_handshake(t, err, sizeof(err));
+        proxy_send(c, 0, NULL, 0);
+        if (r < 0) {
+            /* A certificate problem is remembered: every request on this connection gets it. */
+            const char *problem = tls_stream_verify_problem(t);
+            log_info("%s: TLS to %s failed: %s", c->peer_ip, c->tls_host, err);
+            if (problem)
+                c->tls_problem = problem;
+            proxy_upstream_failed(c, UPSTREAM_CERT, 502,
+                                  problem ? problem : "A secure connection to the site failed.");
+            return;
+        }
+        if (r == 0)
+            return;
+        proxy_upstream_ready(c);
+    }
+    while (c->up && c->up->tls == t && c->x && c->state != C_CLOSING &&
+           (n = tls_stream_read(t, buf, sizeof(buf))) > 0)
+        proxy_up_data(c, buf, (size_t)n);
+    if (n < 0 && c->up && c->up->tls == t && c->x && c->state != C_CLOSING)
+        proxy_up_eof(c, UV_EOF);
+}
+
+/* Bytes from an origin connection kept between requests: a close, or stray data, retire it. */
+static void proxy_up_idle(struct conn *c, ssize_t n, const uv_buf_t *b)
+{
+    char buf[4096];
+
+    if (n > 0 && c->up->tls && tls_stream_feed(c->up->tls, b->base, (size_t)n) == 0 &&
+        tls_stream_read(c->up->tls, buf, sizeof(buf)) == 0)
+        return; /* TLS housekeeping, such as a session ticket */
+    proxy_close_upstream(c);
+}
+
+static void proxy_on_up_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+    struct upstream *u = s->data;
+    struct conn *c = u->c;
+
+    if (c->state == C_CLOSING || n == 0)
+        return;
+    if (!c->x) {
+        proxy_up_idle(c, n, b);
+        return;
+    }
+    if (n < 0) {
+        proxy_up_eof(c, n);
+        return;
+    }
+    if (u->tls) {
+        if (tls_stream_feed(u->tls, b->base, (size_t)n) < 0) {
+            proxy_close(c, "out of memory");
+            return;
+        }
+        proxy_arm(c, proxy_cfg(c)->timeout_upstream_idle_ms);
+        proxy_up_tls(c);
+        return;
+    }
+    proxy_up_data(c, b->base, (size_t)n);
 }
 
 /* ---------------------------------------------------------------- local answers */
@@ -1186,6 +1348,7 @@ static void proxy_metrics(struct conn *c, struct page_metrics *m, struct page_ve
         m->tunnels += atomic_load_explicit(&st->tunnels, memory_order_relaxed);
         m->upstream_reused += atomic_load_explicit(&st->upstream_reused, memory_order_relaxed);
         m->tunnels_spliced += atomic_load_explicit(&st->tunnels_spliced, memory_order_relaxed);
+        m->tls_inspected += atomic_load_explicit(&st->tls_inspected, memory_order_relaxed);
         for (int k = 0; k < PAGE_UPSTREAM_KINDS; k++)
             m->upstream_errors[k] +=
                 atomic_load_explicit(&st->upstream_errors[k], memory_order_relaxed);
@@ -1196,6 +1359,14 @@ static void proxy_metrics(struct conn *c, struct page_metrics *m, struct page_ve
         struct accesslog_stats ls;
         accesslog_stats(srv->log, &ls);
         m->log_queue_drops = ls.dropped;
+    }
+    if (srv->tls) {
+        struct tls_inspect_stats ts;
+        tls_inspect_get_stats(srv->tls, &ts);
+        m->tls = 1;
+        m->tls_leaf_hits = ts.hits;
+        m->tls_leaf_misses = ts.misses;
+        m->tls_mint_errors = ts.mint_errors;
     }
     m->verdicts = rows;
     for (int a = 0; a < 3; a++) {
@@ -1404,6 +1575,300 @@ static void proxy_form_done(struct conn *c)
     buf_cleanup(&body);
 }
 
+/* ---------------------------------------------------------------- inspection */
+
+/* The CONNECT exchange ends here: log it (inspected, or refused) and forget it. */
+static void proxy_connect_done(struct conn *c, const char *why)
+{
+    if (why && !c->x->reason[0])
+        snprintf(c->x->reason, sizeof(c->x->reason), "%s", why);
+    proxy_log(c);
+    worker_count(&c->w->stats.requests, 1);
+    proxy_free_exchange(c);
+    if (c->snap) {
+        snapshot_unref(c->snap);
+        c->snap = NULL;
+    }
+}
+
+/* TLS with the client: drive the handshake, then hand plaintext to the HTTP path. */
+static void proxy_client_tls(struct conn *c)
+{
+    char buf[16384], err[256];
+    ssize_t n = 0;
+
+    if (c->tls_busy)
+        return;
+    if (!c->ctls->done) {
+        int r = tls_stream_handshake(c->ctls, err, sizeof(err));
+        proxy_send(c, 1, NULL, 0);
+        if (r < 0) {
+            /* A device without the school's CA lands here: say so in the debug log. */
+            log_debug("%s: TLS with the client for %s failed: %s", c->peer_ip, c->tls_host, err);
+            proxy_close_after_write(c);
+            return;
+        }
+        if (r == 0)
+            return;
+        c->state = C_HEAD;
+        proxy_arm(c, proxy_cfg(c)->timeout_request_head_ms);
+    }
+    c->tls_busy = 1;
+    while (c->state != C_CLOSING && (n = tls_stream_read(c->ctls, buf, sizeof(buf))) > 0)
+        proxy_client_data(c, buf, (size_t)n);
+    c->tls_busy = 0;
+    if (n < 0 && c->state != C_CLOSING)
+        proxy_close(c, "client ended TLS");
+}
+
+/* The leaf for c->tls_host is here: start TLS with the client on the bytes it sent. */
+static void proxy_client_tls_start(struct conn *c, X509 *leaf)
+{
+    struct tls_inspect *ti = c->w->srv->tls;
+    char err[256];
+
+    c->ctls = xmalloc(sizeof(*c->ctls));
+    if (tls_stream_server(c->ctls, tls_inspect_server_ctx(ti), leaf, tls_inspect_ca_cert(ti),
+                          tls_inspect_leaf_key(ti), err, sizeof(err)) < 0) {
+        free(c->ctls);
+        c->ctls = NULL;
+        log_warnx("%s: cannot inspect %s: %s", c->peer_ip, c->tls_host, err);
+        proxy_close(c, "TLS set-up failed");
+        return;
+    }
+    c->state = C_HANDSHAKE;
+    proxy_arm(c, proxy_cfg(c)->timeout_request_head_ms);
+    if (tls_stream_feed(c->ctls, c->in.p, c->in.len) < 0) {
+        proxy_close(c, "out of memory");
+        return;
+    }
+    buf_reset(&c->in);
+    proxy_client_tls(c);
+    proxy_read_client(c);
+}
+
+/* Minting a leaf goes through the signer process: on libuv's thread pool. */
+struct proxy_mint {
+    uv_work_t req;
+    struct conn *c;
+    X509 *leaf;
+    char host[URL_HOST_MAX + 1];
+    char err[256];
+};
+
+static void proxy_mint_work(uv_work_t *req)
+{
+    struct proxy_mint *m = req->data;
+
+    m->leaf = tls_inspect_mint(m->c->w->srv->tls, m->host, m->err, sizeof(m->err));
+}
+
+static void proxy_mint_done(uv_work_t *req, int status)
+{
+    struct proxy_mint *m = req->data;
+    struct conn *c = m->c;
+
+    if (c->closed) {
+        X509_free(m->leaf);
+        free(m);
+        proxy_release(c);
+        return;
+    }
+    c->pending_closes--;
+    if (status != 0 || !m->leaf) {
+        log_warnx("%s: no certificate for %s: %s", c->peer_ip, m->host,
+                  status ? uv_strerror(status) : m->err);
+        free(m);
+        proxy_close(c, "no certificate");
+        return;
+    }
+    proxy_client_tls_start(c, m->leaf);
+    X509_free(m->leaf);
+    free(m);
+}
+
+/* Decrypt this CONNECT: requests inside go through the HTTP path as https:// URLs. */
+static void proxy_inspect(struct conn *c, const char *host)
+{
+    struct exchange *x = c->x;
+    X509 *leaf;
+
+    c->inspect = 1;
+    snprintf(c->tls_host, sizeof(c->tls_host), "%s", host);
+    snprintf(c->connect_host, sizeof(c->connect_host), "%s", x->host);
+    c->tls_port = x->port;
+    snprintf(c->tls_user, sizeof(c->tls_user), "%s", x->user);
+    snprintf(c->tls_group, sizeof(c->tls_group), "%s", x->group);
+    c->tls_group_index = x->group_index;
+    worker_count(&c->w->stats.tls_inspected, 1);
+    proxy_connect_done(c, "inspected");
+    leaf = tls_inspect_cached(c->w->srv->tls, host);
+    if (leaf) {
+        proxy_client_tls_start(c, leaf);
+        X509_free(leaf);
+        return;
+    }
+    struct proxy_mint *m = xcalloc(1, sizeof(*m));
+    m->req.data = m;
+    m->c = c;
+    snprintf(m->host, sizeof(m->host), "%s", host);
+    c->state = C_MINT;
+    c->pending_closes++;
+    if (uv_queue_work(&c->w->loop, &m->req, proxy_mint_work, proxy_mint_done) != 0) {
+        c->pending_closes--;
+        free(m);
+        proxy_close(c, "cannot queue the certificate");
+    }
+}
+
+/* The hello did not lead to inspection: relay the CONNECT as a plain tunnel. */
+static void proxy_peek_tunnel(struct conn *c)
+{
+    c->state = C_UPSTREAM;
+    proxy_upstream(c, 0);
+}
+
+/* Refuse a peeked CONNECT: the client was told 200, so the connection just closes. */
+static void proxy_peek_refuse(struct conn *c, const char *why)
+{
+    struct exchange *x = c->x;
+
+    x->v.action = POLICY_BLOCK;
+    x->status = 403;
+    snprintf(x->reason, sizeof(x->reason), "%s", why);
+    proxy_connect_done(c, NULL);
+    proxy_close(c, why);
+}
+
+/* Bytes after an inspectable CONNECT: once the ClientHello is whole, tunnel, refuse or inspect. */
+static void proxy_peek(struct conn *c)
+{
+    struct exchange *x = c->x;
+    const struct policy *p = c->snap->policy;
+    struct hello h;
+    char err[256], target[URL_HOST_MAX + 16];
+    const char *why;
+    struct url u;
+
+    switch (hello_parse((const uint8_t *)c->in.p, c->in.len, &h, err, sizeof(err))) {
+    case HELLO_NEED_MORE:
+        return;
+    case HELLO_MALFORMED:
+        log_info("%s: CONNECT %s: bad TLS hello: %s", c->peer_ip, x->host, err);
+        proxy_peek_refuse(c, "The TLS hello could not be read.");
+        return;
+    case HELLO_NOT_TLS:
+        if (policy_no_sni_block(p, x->group_index)) {
+            x->circumvention = 1;
+            proxy_peek_refuse(c, "This connection is not TLS; the group's no-sni rule blocks it.");
+            return;
+        }
+        proxy_peek_tunnel(c);
+        return;
+    case HELLO_OK:
+        break;
+    }
+    if (!h.has_sni) {
+        if (policy_no_sni_block(p, x->group_index)) {
+            x->circumvention = 1;
+            proxy_peek_refuse(c, "The TLS hello names no site; the group's no-sni rule blocks it.");
+            return;
+        }
+        /* Nothing to check the site's certificate against: relay it untouched. */
+        proxy_peek_tunnel(c);
+        return;
+    }
+    /* The name in the hello is the site: decide again if it is not the CONNECT's. */
+    if (x->url.host_len != strlen(h.sni) ||
+        memcmp(h.sni, x->url.text + x->url.host_off, x->url.host_len) != 0) {
+        snprintf(target, sizeof(target), "https://%s:%u/", h.sni, x->port);
+        if (url_normalize(target, strlen(target), &u, &why) < 0) {
+            proxy_peek_refuse(c, "The TLS hello names a site that could not be read.");
+            return;
+        }
+        x->url = u;
+        policy_explain(p, &x->url, x->group_index, clock_now(), &x->v, x->reason,
+                       sizeof(x->reason));
+    }
+    if (x->v.inspect) {
+        proxy_inspect(c, h.sni);
+        return;
+    }
+    if (x->v.action == POLICY_BLOCK) {
+        proxy_peek_refuse(c, x->reason);
+        return;
+    }
+    proxy_peek_tunnel(c);
+}
+
+/* An inspectable CONNECT: say 200 now and read the ClientHello before choosing. */
+static void proxy_peek_start(struct conn *c)
+{
+    static const char ok[] = "HTTP/1.1 200 Connection established\r\nVia: 1.1 haven\r\n\r\n";
+
+    c->x->answered = 1;
+    c->x->status = 200;
+    proxy_send(c, 1, ok, sizeof(ok) - 1);
+    c->state = C_PEEK;
+    proxy_arm(c, proxy_cfg(c)->timeout_request_head_ms);
+    if (c->in.len > 0)
+        proxy_peek(c);
+    else
+        proxy_read_client(c);
+}
+
+/*
+ * A request inside an inspected CONNECT names a path on the site: make the https:// URL from
+ * its Host, which must be the site's. Returns 0, or -1 when it has been answered.
+ */
+static int proxy_inspected_url(struct conn *c)
+{
+    struct exchange *x = c->x;
+    const struct h1_request *req = &x->req;
+    struct slice local =
+        slice_make(PROXY_TLS_LOCAL "/haven/", sizeof(PROXY_TLS_LOCAL "/haven/") - 1);
+    char text[URL_MAX + 1];
+    const char *why;
+    size_t hl;
+
+    /* The identity is the CONNECT's (no Proxy-Authorization travels inside TLS). */
+    snprintf(x->user, sizeof(x->user), "%s", c->tls_user);
+    snprintf(x->group, sizeof(x->group), "%s", c->tls_group);
+    x->group_index = c->tls_group_index;
+    if (req->target_form != H1_TARGET_ORIGIN) {
+        proxy_error(c, 400, "Requests inside HTTPS name a path, not a whole address.");
+        return -1;
+    }
+    if (req->target.len >= local.len && memcmp(req->target.p, local.p, local.len) == 0) {
+        x->path = slice_make(req->target.p + sizeof(PROXY_TLS_LOCAL) - 1,
+                             req->target.len - (sizeof(PROXY_TLS_LOCAL) - 1));
+        return 0;
+    }
+    hl = req->host.len;
+    for (size_t i = 0; i < req->host.len; i++) {
+        if (req->host.p[i] == ':')
+            hl = i;
+    }
+    if (req->host.len > 0 && req->host.p[0] == '[')
+        hl = req->host.len; /* an IPv6 literal: compared whole below, after normalising */
+    if (!req->has_host || hl == 0 || hl != strlen(c->tls_host) ||
+        strncasecmp(req->host.p, c->tls_host, hl) != 0) {
+        proxy_error(c, 421, "This request is for a different site than the connection.");
+        return -1;
+    }
+    if (8 + req->host.len + req->target.len > URL_MAX) {
+        proxy_error(c, 414, "The address is too long.");
+        return -1;
+    }
+    snprintf(text, sizeof(text), "https://%.*s%.*s", (int)req->host.len, req->host.p,
+             (int)req->target.len, req->target.p);
+    if (url_normalize(text, strlen(text), &x->url, &why) < 0) {
+        proxy_error(c, 400, why ? why : "The address could not be read.");
+        return -1;
+    }
+    return 0;
+}
+
 /* ---------------------------------------------------------------- requests */
 
 /* Decide, then block, warn, or go upstream. */
@@ -1421,8 +1886,10 @@ static void proxy_proxied(struct conn *c)
         rc = x->req.target.len < URL_HOST_MAX + 8
                  ? url_normalize(target, strlen(target), &x->url, &why)
                  : -1;
-    } else {
+    } else if (!c->inspect) {
         rc = url_normalize(x->req.target.p, x->req.target.len, &x->url, &why);
+    } else {
+        rc = 0; /* inside an inspected CONNECT: proxy_inspected_url made it */
     }
     if (rc < 0) {
         proxy_error(c, 400, why ? why : "The address could not be read.");
@@ -1433,6 +1900,17 @@ static void proxy_proxied(struct conn *c)
     x->circumvention = v->tier == POLICY_TIER_CIRCUMVENTION;
     if (v->action != POLICY_ALLOW || v->tier == POLICY_TIER_CIRCUMVENTION)
         policy_explain(p, &x->url, x->group_index, clock_now(), v, x->reason, sizeof(x->reason));
+    /* Where to connect: the URL's host, or the safe-search host for a CONNECT. */
+    const char *forced = x->tunnel ? policy_safe_search_host(v->safe_search, v->youtube) : NULL;
+    snprintf(x->host, sizeof(x->host), "%.*s", (int)x->url.host_len, x->url.text + x->url.host_off);
+    if (forced)
+        snprintf(x->host, sizeof(x->host), "%s", forced);
+    x->port = x->url.port;
+    /* HTTPS this group inspects (blocked or not: a block page can then be shown). */
+    if (x->tunnel && v->inspect && c->w->srv->tls && v->tier != POLICY_TIER_CIRCUMVENTION) {
+        proxy_peek_start(c);
+        return;
+    }
     if (v->action == POLICY_BLOCK) {
         struct buf body;
         struct page_info pi;
@@ -1453,8 +1931,12 @@ static void proxy_proxied(struct conn *c)
         struct buf body;
         struct page_info pi;
         server_warn_add(c->w->srv, x->ref, c->peer_ip, x->url.text);
-        snprintf(cont, sizeof(cont), "http://%s%s?ref=%s", PROXY_MAGIC_HOST, PROXY_CONTINUE_PATH,
-                 x->ref);
+        if (c->inspect)
+            snprintf(cont, sizeof(cont), "%s%s?ref=%s", PROXY_TLS_LOCAL, PROXY_CONTINUE_PATH,
+                     x->ref);
+        else
+            snprintf(cont, sizeof(cont), "http://%s%s?ref=%s", PROXY_MAGIC_HOST,
+                     PROXY_CONTINUE_PATH, x->ref);
         buf_init(&body, PROXY_PAGE_MAX);
         proxy_page_info(c, &pi);
         pi.continue_path = cont;
@@ -1464,12 +1946,6 @@ static void proxy_proxied(struct conn *c)
         buf_cleanup(&body);
         return;
     }
-    /* Where to connect: the URL's host, or the safe-search host for a CONNECT. */
-    const char *forced = x->tunnel ? policy_safe_search_host(v->safe_search, v->youtube) : NULL;
-    snprintf(x->host, sizeof(x->host), "%.*s", (int)x->url.host_len, x->url.text + x->url.host_off);
-    if (forced)
-        snprintf(x->host, sizeof(x->host), "%s", forced);
-    x->port = x->url.port;
     proxy_upstream(c, 1);
 }
 
@@ -1644,7 +2120,14 @@ static void proxy_request(struct conn *c)
     snapshot_ref(c->snap);
     proxy_identify(c);
 
-    if (req->target_form == H1_TARGET_ABSOLUTE) {
+    if (c->inspect) {
+        if (proxy_inspected_url(c) < 0)
+            return;
+        if (x->path.len == 0) {
+            proxy_proxied(c);
+            return;
+        }
+    } else if (req->target_form == H1_TARGET_ABSOLUTE) {
         const char *why;
         if (url_normalize(req->target.p, req->target.len, &x->url, &why) == 0 &&
             proxy_is_self(c, &x->url))
@@ -1739,11 +2222,71 @@ static void proxy_on_client_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b)
     *b = uv_buf_init(readbuf, sizeof(readbuf));
 }
 
+/* Plaintext from the client (after TLS, when inspected), in any state. */
+static void proxy_client_data(struct conn *c, const char *data, size_t len)
+{
+    struct exchange *x = c->x;
+
+    switch (c->state) {
+    case C_TUNNEL:
+        proxy_arm(c, proxy_cfg(c)->timeout_tunnel_idle_ms);
+        x->bytes_in += len;
+        proxy_send(c, 0, data, len);
+        proxy_maybe_splice(c);
+        return;
+    case C_UPSTREAM:
+        if (proxy_client_body(c, data, len) < 0)
+            proxy_close(c, "bad request body");
+        break;
+    case C_LOCAL:
+        if (x && x->form_wanted && !x->req_done) {
+            size_t take = len < x->req_left ? len : (size_t)x->req_left;
+            buf_append(&x->form, data, take);
+            x->req_left -= take;
+            x->bytes_in += take;
+            if (take < len)
+                buf_append(&c->in, data + take, len - take);
+            if (x->req_left == 0) {
+                x->req_done = 1;
+                proxy_form_done(c);
+            }
+            return;
+        }
+        buf_append(&c->in, data, len);
+        break;
+    case C_HEAD:
+        if (buf_append(&c->in, data, len) < 0) {
+            proxy_close(c, "request head too large");
+            return;
+        }
+        proxy_next_request(c);
+        return;
+    case C_PEEK:
+        if (buf_append(&c->in, data, len) < 0) {
+            proxy_close(c, "TLS hello too large");
+            return;
+        }
+        proxy_peek(c);
+        return;
+    case C_AUTH:
+    case C_MINT:
+    case C_HANDSHAKE:
+        buf_append(&c->in, data, len);
+        break;
+    case C_CLOSING:
+        return;
+    }
+    /* Pipelined bytes beyond a head's worth wait: stop reading until the exchange ends. */
+    if (c->in.overflow || c->in.len > proxy_cfg(c)->max_header_block) {
+        c->client_paused = 1;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    }
+}
+
 static void proxy_on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
     struct conn *c = s->data;
     struct exchange *x = c->x;
-    size_t len = n > 0 ? (size_t)n : 0;
 
     if (c->state == C_CLOSING || n == 0)
         return;
@@ -1762,51 +2305,15 @@ static void proxy_on_client_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
         proxy_close(c, n == UV_EOF ? "client closed" : uv_strerror((int)n));
         return;
     }
-    switch (c->state) {
-    case C_TUNNEL:
-        proxy_arm(c, proxy_cfg(c)->timeout_tunnel_idle_ms);
-        x->bytes_in += len;
-        proxy_send(c, 0, b->base, len);
-        proxy_maybe_splice(c);
-        return;
-    case C_UPSTREAM:
-        if (proxy_client_body(c, b->base, len) < 0)
-            proxy_close(c, "bad request body");
-        break;
-    case C_LOCAL:
-        if (x && x->form_wanted && !x->req_done) {
-            size_t take = len < x->req_left ? len : (size_t)x->req_left;
-            buf_append(&x->form, b->base, take);
-            x->req_left -= take;
-            x->bytes_in += take;
-            if (take < len)
-                buf_append(&c->in, b->base + take, len - take);
-            if (x->req_left == 0) {
-                x->req_done = 1;
-                proxy_form_done(c);
-            }
+    if (c->ctls) {
+        if (tls_stream_feed(c->ctls, b->base, (size_t)n) < 0) {
+            proxy_close(c, "out of memory");
             return;
         }
-        buf_append(&c->in, b->base, len);
-        break;
-    case C_HEAD:
-        if (buf_append(&c->in, b->base, len) < 0) {
-            proxy_close(c, "request head too large");
-            return;
-        }
-        proxy_next_request(c);
-        return;
-    case C_AUTH:
-        buf_append(&c->in, b->base, len);
-        break;
-    case C_CLOSING:
+        proxy_client_tls(c);
         return;
     }
-    /* Pipelined bytes beyond a head's worth wait: stop reading until the exchange ends. */
-    if (c->in.overflow || c->in.len > proxy_cfg(c)->max_header_block) {
-        c->client_paused = 1;
-        uv_read_stop(s);
-    }
+    proxy_client_data(c, b->base, (size_t)n);
 }
 
 /* ---------------------------------------------------------------- accept */

@@ -19,6 +19,8 @@
 #include "proxy/proxy.h"
 #include "proxy/server.h"
 #include "proxy/snapshot.h"
+#include "tls/ca.h"
+#include "tls/inspect.h"
 
 #define SERVER_BACKLOG 1024
 
@@ -144,6 +146,47 @@ static int server_drop_privileges(const char *user, char *err, size_t errlen)
     return 0;
 }
 
+/* A policy that inspects HTTPS needs the CA: say how to make one. */
+static int server_check_inspection(const struct server *s, const struct policy *p, char *err,
+                                   size_t errlen)
+{
+    const char *g = policy_inspecting_group(p);
+
+    if (!g || s->tls)
+        return 0;
+    snprintf(err, errlen,
+             "group '%s' has `inspect on`, but there is no inspection CA in %s (make one with "
+             "`haven ca init --dir %s`, then restart haven)",
+             g, s->cfg->ca_dir, s->cfg->ca_dir);
+    return -1;
+}
+
+/* Start the signer and the leaf cache when the CA exists. */
+static int server_start_inspection(struct server *s, char *err, size_t errlen)
+{
+    struct tls_inspect_config tc;
+    struct passwd *pw = NULL;
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/%s", s->cfg->ca_dir, CA_CERT_FILE);
+    if (access(path, F_OK) != 0)
+        return server_check_inspection(s, s->current->policy, err, errlen);
+    if (s->cfg->user && *s->cfg->user && geteuid() == 0)
+        pw = getpwnam(s->cfg->user);
+    memset(&tc, 0, sizeof(tc));
+    tc.ca_dir = s->cfg->ca_dir;
+    tc.upstream_ca = s->cfg->upstream_ca && *s->cfg->upstream_ca ? s->cfg->upstream_ca : NULL;
+    tc.uid = pw ? pw->pw_uid : (uid_t)-1;
+    tc.gid = pw ? pw->pw_gid : (gid_t)-1;
+    tc.cache_size = (size_t)s->cfg->tls_leaf_cache;
+    s->tls = tls_inspect_create(&tc, err, errlen);
+    if (!s->tls)
+        return -1;
+    log_info("HTTPS inspection ready: CA %s, certificate signer pid %d", path,
+             (int)tls_inspect_signer_pid(s->tls));
+    return 0;
+}
+
 struct server *server_create(struct config *cfg, char *err, size_t errlen)
 {
     struct server *s = xcalloc(1, sizeof(*s));
@@ -158,6 +201,9 @@ struct server *server_create(struct config *cfg, char *err, size_t errlen)
     if (!s->current)
         goto fail;
     snprintf(s->last_reload, sizeof(s->last_reload), "loaded at start");
+    /* Before any thread exists: this forks the certificate signer. */
+    if (server_start_inspection(s, err, errlen) < 0)
+        goto fail;
     s->auth_cache = ident_cache_create(8192, 600);
 
     memset(&lc, 0, sizeof(lc));
@@ -323,7 +369,10 @@ static void server_reload(struct server *s)
 
     snapshot_users_stamp(s->cfg, s->users_stamp, sizeof(s->users_stamp));
     snap = snapshot_load(s->cfg, s->generation + 1, err, sizeof(err));
-
+    if (snap && server_check_inspection(s, snap->policy, err, sizeof(err)) < 0) {
+        snapshot_unref(snap);
+        snap = NULL;
+    }
     if (!snap) {
         atomic_fetch_add(&s->reloads_failed, 1);
         pthread_mutex_lock(&s->lock);
@@ -454,6 +503,7 @@ void server_destroy(struct server *s)
         snapshot_unref(s->current);
     if (s->auth_cache)
         ident_cache_destroy(s->auth_cache);
+    tls_inspect_destroy(s->tls);
     pthread_mutex_destroy(&s->lock);
     free(s);
 }

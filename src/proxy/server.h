@@ -35,6 +35,8 @@ struct server_warn {
     int continued;
 };
 
+struct tls_inspect;
+
 struct server {
     struct config *cfg;
     struct worker *workers;
@@ -51,6 +53,7 @@ struct server {
     _Atomic int stopping;
     _Atomic int64_t nconns;                    /* open client connections, all workers */
     struct ident_cache *auth_cache;            /* proxy sign-ins already checked (thread-safe) */
+    struct tls_inspect *tls;                   /* HTTPS inspection, when a CA exists */
     struct server_warn warns[SERVER_WARN_MAX]; /* guarded by lock; a ring */
     size_t warn_next;
 };

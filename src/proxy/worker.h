@@ -31,13 +31,20 @@ struct worker_stats {
     _Atomic uint64_t verdicts[3][POLICY_MAX_CATEGORIES + 1]; /* [action][category + 1] */
     _Atomic uint64_t connections;                            /* open now */
     _Atomic uint64_t tunnels;                                /* open now */
-    _Atomic uint64_t upstream_errors[4];                     /* connect, dns, timeout, reset */
-    _Atomic uint64_t rejected;                               /* 503: over max-connections */
-    _Atomic uint64_t upstream_reused;                        /* exchanges on a pooled connection */
-    _Atomic uint64_t tunnels_spliced;                        /* tunnels handed to splice(2) */
+    _Atomic uint64_t upstream_errors[5]; /* connect, dns, timeout, reset, certificate */
+    _Atomic uint64_t tls_inspected;      /* CONNECTs decrypted */
+    _Atomic uint64_t rejected;           /* 503: over max-connections */
+    _Atomic uint64_t upstream_reused;    /* exchanges on a pooled connection */
+    _Atomic uint64_t tunnels_spliced;    /* tunnels handed to splice(2) */
 };
 
-enum worker_upstream_error { UPSTREAM_CONNECT, UPSTREAM_DNS, UPSTREAM_TIMEOUT, UPSTREAM_RESET };
+enum worker_upstream_error {
+    UPSTREAM_CONNECT,
+    UPSTREAM_DNS,
+    UPSTREAM_TIMEOUT,
+    UPSTREAM_RESET,
+    UPSTREAM_CERT,
+};
 
 struct worker {
     int id;

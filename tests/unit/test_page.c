@@ -684,7 +684,7 @@ static void test_page_metrics(void **state)
         .verdicts = verdicts,
         .n_verdicts = HAVEN_ARRAY_LEN(verdicts),
         .connections = 12,
-        .upstream_errors = {1, 2, 3, 4},
+        .upstream_errors = {1, 2, 3, 4, 11},
         .log_queue_drops = 5,
         .reloads_ok = 6,
         .reloads_failed = 7,
@@ -697,7 +697,7 @@ static void test_page_metrics(void **state)
     (void)state;
     buf_init(&b, CAP);
     assert_int_equal(page_metrics(&b, &m), 0);
-    assert_int_equal(check_exposition(b.p), 1 + 5 + 1 + 4 + 1 + 1 + 1 + 2 + 1);
+    assert_int_equal(check_exposition(b.p), 1 + 5 + 1 + 5 + 1 + 1 + 1 + 2 + 1);
     has(b.p, "# TYPE haven_requests_total counter\nhaven_requests_total 1031\n");
     has(b.p, "haven_verdicts_total{action=\"allow\",category=\"education\"} 1000\n");
     has(b.p, "haven_verdicts_total{action=\"warn\",category=\"social-networking\"} 20\n");
@@ -710,6 +710,7 @@ static void test_page_metrics(void **state)
     has(b.p, "haven_upstream_errors_total{kind=\"dns\"} 2\n");
     has(b.p, "haven_upstream_errors_total{kind=\"timeout\"} 3\n");
     has(b.p, "haven_upstream_errors_total{kind=\"reset\"} 4\n");
+    has(b.p, "haven_upstream_errors_total{kind=\"certificate\"} 11\n");
     has(b.p, "haven_upstream_reused_total 9\n");
     has(b.p, "haven_tunnels_spliced_total 10\n");
     has(b.p, "haven_log_queue_drops_total 5\n");
@@ -721,8 +722,22 @@ static void test_page_metrics(void **state)
     memset(&m, 0, sizeof(m));
     buf_reset(&b);
     assert_int_equal(page_metrics(&b, &m), 0);
-    assert_int_equal(check_exposition(b.p), 1 + 0 + 1 + 4 + 1 + 1 + 1 + 2 + 1);
+    assert_int_equal(check_exposition(b.p), 1 + 0 + 1 + 5 + 1 + 1 + 1 + 2 + 1);
     has(b.p, "# TYPE haven_verdicts_total counter\n");
+
+    /* With HTTPS inspection: its four families too. */
+    m.tls = 1;
+    m.tls_inspected = 12;
+    m.tls_leaf_hits = 13;
+    m.tls_leaf_misses = 14;
+    m.tls_mint_errors = 15;
+    buf_reset(&b);
+    assert_int_equal(page_metrics(&b, &m), 0);
+    assert_int_equal(check_exposition(b.p), 1 + 0 + 1 + 5 + 1 + 1 + 4 + 1 + 2 + 1);
+    has(b.p, "haven_tls_inspected_total 12\n");
+    has(b.p, "haven_tls_leaf_cache_hits_total 13\n");
+    has(b.p, "haven_tls_leaf_cache_misses_total 14\n");
+    has(b.p, "haven_tls_mint_errors_total 15\n");
     buf_cleanup(&b);
 }
 

@@ -248,6 +248,42 @@ static void test_circumvention_and_safe_search(void **state)
     assert_int_equal(v.safe_search, POLICY_SS_NONE);
 }
 
+/* inspect on decrypts, except no-inspect categories and lists and pinned services. */
+static void test_inspect(void **state)
+{
+    static const char more[] = "list exempt \"Health services\" {\n    health.example\n}\n"
+                               "no-inspect exempt\n"
+                               "group inspected {\n    default allow\n    inspect on\n"
+                               "    no-sni block\n}\n";
+    char text[sizeof(base_policy) + sizeof(more)], err[512];
+    struct policy *saved = pol;
+    struct policy_verdict v;
+    int g;
+
+    (void)state;
+    v = decide("https://site.example/", pupils, monday_10);
+    assert_false(v.inspect); /* inspect is off by default */
+    assert_false(policy_no_sni_block(pol, pupils));
+    assert_null(policy_inspecting_group(pol));
+
+    snprintf(text, sizeof(text), "%s%s", base_policy, more);
+    pol = load(text, err, sizeof(err));
+    if (!pol)
+        fail_msg("policy: %s", err);
+    g = policy_group_find(pol, "inspected");
+    assert_string_equal(policy_inspecting_group(pol), "inspected");
+    assert_true(policy_no_sni_block(pol, g));
+    assert_true(decide("https://site.example/", g, monday_10).inspect);
+    assert_true(decide("https://bet.example/", g, monday_10).inspect); /* any category */
+    assert_false(decide("https://www.health.example/", g, monday_10).inspect);
+    assert_false(decide("https://fe2.update.microsoft.com/", g, monday_10).inspect);
+    assert_false(decide("https://api.push.apple.com/", g, monday_10).inspect);
+    assert_true(policy_pinned_host("ctldl.windowsupdate.com", 23));
+    assert_false(policy_pinned_host("notwindowsupdate.com", 20));
+    policy_free(pol);
+    pol = saved;
+}
+
 /* HTTPS (CONNECT) goes to port 443 only unless connect-ports says otherwise. */
 static void test_connect_ports(void **state)
 {
@@ -353,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_circumvention_and_safe_search),
         cmocka_unit_test(test_connect_ports),
+        cmocka_unit_test(test_inspect),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_demo_policy_loads),
     };
