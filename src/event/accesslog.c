@@ -54,6 +54,7 @@ enum al_str {
     AL_REASON,
     AL_REF,
     AL_SAFE_SEARCH,
+    AL_SEARCH,
     AL_NSTR
 };
 
@@ -74,13 +75,14 @@ static const struct {
     [AL_REASON] = {"reason", ACCESSLOG_REASON_MAX},
     [AL_REF] = {"ref", ACCESSLOG_REF_MAX},
     [AL_SAFE_SEARCH] = {"safe_search", ACCESSLOG_SAFE_SEARCH_MAX},
+    [AL_SEARCH] = {"search", ACCESSLOG_SEARCH_MAX},
 };
 
 #define AL_TEXT_MAX                                                                                \
     (ACCESSLOG_CLIENT_MAX + ACCESSLOG_DEVICE_MAX + ACCESSLOG_USER_MAX + ACCESSLOG_GROUP_MAX +      \
      ACCESSLOG_METHOD_MAX + ACCESSLOG_URL_MAX + ACCESSLOG_CATEGORIES_MAX + ACCESSLOG_ACTION_MAX +  \
      ACCESSLOG_TIER_MAX + ACCESSLOG_RULE_MAX + ACCESSLOG_REASON_MAX + ACCESSLOG_REF_MAX +          \
-     ACCESSLOG_SAFE_SEARCH_MAX)
+     ACCESSLOG_SAFE_SEARCH_MAX + ACCESSLOG_SEARCH_MAX)
 
 /*
  * A record as it travels through the queue. text holds the strings back to
@@ -242,6 +244,7 @@ int accesslog_submit(struct accesslog *al, const struct access_record *r)
     al_pack_str(&p, AL_REASON, r->reason, &w);
     al_pack_str(&p, AL_REF, r->ref, &w);
     al_pack_str(&p, AL_SAFE_SEARCH, r->safe_search, &w);
+    al_pack_str(&p, AL_SEARCH, r->search, &w);
     if (queue_push(al->q, &p, offsetof(struct al_packed, text) + (size_t)(w - p.text)) < 0) {
         /*
          * Overload: the record is dropped and counted. Safeguarding events
@@ -520,6 +523,7 @@ static void al_format_json(struct accesslog *al, struct al_line *b, const struct
     al_json_uint(b, "bytes_out", p->bytes_out);
     al_json_int(b, "duration_ms", p->duration_ms);
     al_json_field(b, v, AL_SAFE_SEARCH);
+    al_json_field(b, v, AL_SEARCH);
     al_json_bool(b, "circumvention", p->circumvention);
     al_json_bool(b, "tunnel", p->tunnel);
     al_put(b, "}\n", 2);

@@ -45,6 +45,7 @@ struct accesslog;
 #define ACCESSLOG_REASON_MAX 20480 /* a pupil's whole concern (16 KiB form) fits */
 #define ACCESSLOG_REF_MAX 64
 #define ACCESSLOG_SAFE_SEARCH_MAX 128
+#define ACCESSLOG_SEARCH_MAX 512
 
 /* Default number of records the queue holds when accesslog_config.queue_len is 0. */
 #define ACCESSLOG_QUEUE_DEFAULT 8192
@@ -74,6 +75,7 @@ struct access_record {
     uint64_t bytes_out;            /* bytes sent to the client (response, download) */
     int64_t duration_ms;           /* from arrival to the last byte */
     const char *safe_search;       /* rewrite applied, e.g. "google:safe=active"; or empty */
+    const char *search;            /* search terms in the URL (http/search.h); or empty */
     int circumvention;             /* 1: an attempt to get round the filter */
     int tunnel;                    /* 1: a CONNECT tunnel */
 };

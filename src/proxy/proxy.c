@@ -36,6 +36,7 @@
 #include "config/config.h"
 #include "event/accesslog.h"
 #include "http/h1.h"
+#include "http/search.h"
 #include "http/url.h"
 #include "ident/ident.h"
 #include "net/resolve.h"
@@ -86,7 +87,8 @@ struct exchange {
     char group[64];
     int group_index;
     int tunnel;
-    int answered; /* the 200 to a CONNECT has been sent (it was peeked) */
+    int answered;  /* the 200 to a CONNECT has been sent (it was peeked) */
+    int inspected; /* a CONNECT decrypted: its requests are logged one by one */
     int circumvention;
     int local; /* answered by haven itself */
     int status;
@@ -443,7 +445,7 @@ static void proxy_log(struct conn *c)
     struct exchange *x = c->x;
     const struct policy *p = c->snap->policy;
     const char *cats[POLICY_MAX_CATEGORIES];
-    char method[32], url[URL_MAX + 1], ss[64] = "";
+    char method[32], url[URL_MAX + 1], ss[64] = "", search[SEARCH_TERMS_MAX] = "";
     struct access_record r;
 
     x->logged = 1;
@@ -469,7 +471,9 @@ static void proxy_log(struct conn *c)
     r.method = method;
     r.url = url;
     r.categories = cats;
-    r.action = x->local && !x->v.rule ? "local" : policy_action_name(x->v.action);
+    r.action = x->inspected             ? "inspect"
+               : x->local && !x->v.rule ? "local"
+                                        : policy_action_name(x->v.action);
     r.tier = x->v.rule ? proxy_tier_names[x->v.tier] : "";
     r.rule = x->v.rule ? x->v.rule : "";
     r.reason = x->reason;
@@ -479,6 +483,9 @@ static void proxy_log(struct conn *c)
     r.bytes_out = x->bytes_out;
     r.duration_ms = proxy_now_ms() - x->start_ms;
     r.safe_search = ss;
+    if (!x->tunnel && x->url.len > 0)
+        search_terms(&x->url, search, sizeof(search));
+    r.search = search;
     r.circumvention = x->circumvention;
     r.tunnel = x->tunnel;
     accesslog_submit(c->w->srv->log, &r);
@@ -799,7 +806,8 @@ static int proxy_client_body(struct conn *c, const char *data, size_t len)
     int done;
 
     if (!x->req_done) {
-        if (c->up_connected) {
+        /* Connected, and for an inspected site done with the TLS handshake. */
+        if (c->up_connected && (!c->up->tls || c->up->tls->done)) {
             used = proxy_body(c, 0, x->req_body, &x->req_left, &x->req_chunk, data, len, &done);
             if (used < 0)
                 return -1;
@@ -897,7 +905,8 @@ static void proxy_upstream_failed(struct conn *c, enum worker_upstream_error kin
                                   const char *why)
 {
     worker_count(&c->w->stats.upstream_errors[kind], 1);
-    if (c->x->resp_head_done) {
+    /* After a response began, or a CONNECT was answered, a page cannot be sent: close. */
+    if (c->x->resp_head_done || c->x->answered) {
         proxy_close(c, why);
         return;
     }
@@ -1701,7 +1710,9 @@ static void proxy_inspect(struct conn *c, const char *host)
     snprintf(c->tls_group, sizeof(c->tls_group), "%s", x->group);
     c->tls_group_index = x->group_index;
     worker_count(&c->w->stats.tls_inspected, 1);
-    proxy_connect_done(c, "inspected");
+    x->inspected = 1;
+    snprintf(x->reason, sizeof(x->reason), "inspected");
+    proxy_connect_done(c, NULL);
     leaf = tls_inspect_cached(c->w->srv->tls, host);
     if (leaf) {
         proxy_client_tls_start(c, leaf);
@@ -1724,6 +1735,7 @@ static void proxy_inspect(struct conn *c, const char *host)
 /* The hello did not lead to inspection: relay the CONNECT as a plain tunnel. */
 static void proxy_peek_tunnel(struct conn *c)
 {
+    worker_count(&c->w->stats.verdicts[c->x->v.action][c->x->v.category + 1], 1);
     c->state = C_UPSTREAM;
     proxy_upstream(c, 0);
 }
@@ -1735,7 +1747,9 @@ static void proxy_peek_refuse(struct conn *c, const char *why)
 
     x->v.action = POLICY_BLOCK;
     x->status = 403;
-    snprintf(x->reason, sizeof(x->reason), "%s", why);
+    if (why != x->reason)
+        snprintf(x->reason, sizeof(x->reason), "%s", why);
+    worker_count(&c->w->stats.verdicts[x->v.action][x->v.category + 1], 1);
     proxy_connect_done(c, NULL);
     proxy_close(c, why);
 }
@@ -1896,7 +1910,6 @@ static void proxy_proxied(struct conn *c)
         return;
     }
     policy_decide(p, &x->url, x->group_index, clock_now(), v);
-    worker_count(&c->w->stats.verdicts[v->action][v->category + 1], 1);
     x->circumvention = v->tier == POLICY_TIER_CIRCUMVENTION;
     if (v->action != POLICY_ALLOW || v->tier == POLICY_TIER_CIRCUMVENTION)
         policy_explain(p, &x->url, x->group_index, clock_now(), v, x->reason, sizeof(x->reason));
@@ -1911,6 +1924,7 @@ static void proxy_proxied(struct conn *c)
         proxy_peek_start(c);
         return;
     }
+    worker_count(&c->w->stats.verdicts[v->action][v->category + 1], 1);
     if (v->action == POLICY_BLOCK) {
         struct buf body;
         struct page_info pi;

@@ -4,13 +4,14 @@
  * Feeds each input to url_normalize and url_normalize_host and aborts when an invariant
  * breaks: a failure must carry a reason; a success must have offsets inside the text, and
  * its canonical form must be a fixed point (normalising it again gives the same text, offsets,
- * port and host type); and whatever the one-pass fast path accepts, the full parser must turn
- * into exactly the same URL. Seed corpus: tests/fuzz/corpus/url/.
+ * port and host type); search terms are bounded; and whatever the one-pass fast path accepts, the
+ * full parser must turn into exactly the same URL. Seed corpus: tests/fuzz/corpus/url/.
  */
 #include "common/compat.h"
 
 /* The source itself, to reach the two static parsers (the library's copy is not linked). */
 #include "http/url.c"
+#include "http/search.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -92,6 +93,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     fuzz_url_check_offsets(u);
     fuzz_url_check_host(u->text + u->host_off, u->host_len);
+
+    /* Search terms (http/search.c): present and bounded, or absent and empty. */
+    char terms[64];
+    const char *site = search_terms(u, terms, sizeof(terms));
+    fuzz_url_check(site ? terms[0] != '\0' && strlen(terms) < sizeof(terms) : terms[0] == '\0');
 
     why = NULL;
     fuzz_url_check(url_normalize(u->text, u->len, v, &why) == 0);

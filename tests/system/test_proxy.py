@@ -495,6 +495,7 @@ class TestSafeSearchHTTP(ProxyCase):
         self.assertEqual(info["request_line"], "GET /search?q=cats&hl=en&safe=active HTTP/1.1")
         rec = h.wait_log(lambda x: "/search?q=cats" in x["url"])
         self.assertIn("google", rec["safe_search"], rec)
+        self.assertEqual(rec["search"], "cats", rec)  # search terms, for the monitor
 
     def test_youtube_restrict_header(self):
         h = self.start()

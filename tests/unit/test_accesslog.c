@@ -361,11 +361,11 @@ static void test_queue_batch(void **state)
 
 static void test_json_fields(void **state)
 {
-    static const char *const keys[] = {"time",        "client",      "device",        "user",
-                                       "group",       "method",      "url",           "categories",
-                                       "action",      "tier",        "rule",          "reason",
-                                       "ref",         "status",      "bytes_in",      "bytes_out",
-                                       "duration_ms", "safe_search", "circumvention", "tunnel"};
+    static const char *const keys[] = {
+        "time",   "client",        "device",   "user",      "group",       "method",
+        "url",    "categories",    "action",   "tier",      "rule",        "reason",
+        "ref",    "status",        "bytes_in", "bytes_out", "duration_ms", "safe_search",
+        "search", "circumvention", "tunnel"};
     struct accesslog *al = open_log("access.log.json", NULL, 0, 0, 0);
     struct access_record r = sample();
     struct accesslog_stats st;
@@ -386,6 +386,7 @@ static void test_json_fields(void **state)
     r.categories = NULL;
     r.ncategories = 0;
     r.safe_search = "google:safe=active";
+    r.search = "volcanoes";
     r.time_ms = -1; /* 1969-12-31T23:59:59.999Z */
     assert_int_equal(accesslog_submit(al, &r), 0);
     accesslog_close(al);
@@ -425,6 +426,7 @@ static void test_json_fields(void **state)
     expect_int(j, "bytes_out", 5120);
     expect_int(j, "duration_ms", 45);
     expect_str(j, "safe_search", "");
+    expect_str(j, "search", "");
     expect_bool(j, "circumvention", 0);
     expect_bool(j, "tunnel", 0);
     json_decref(j);
@@ -438,6 +440,7 @@ static void test_json_fields(void **state)
     expect_str(j, "action", "block");
     expect_int(j, "status", 403);
     expect_str(j, "safe_search", "google:safe=active");
+    expect_str(j, "search", "volcanoes");
     expect_bool(j, "circumvention", 1);
     expect_bool(j, "tunnel", 1);
     json_decref(j);
