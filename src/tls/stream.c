@@ -69,10 +69,14 @@ int tls_stream_client(struct tls_stream *t, SSL_CTX *ctx, const char *host, char
 
     if (stream_init(t, ctx, err, errlen) < 0)
         return -1;
-    if (is_ip)
+    if (is_ip) {
         ok = X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(t->ssl), host) == 1;
-    else
-        ok = SSL_set_tlsext_host_name(t->ssl, host) == 1 && SSL_set1_host(t->ssl, host) == 1;
+    } else {
+        /* The SNI macro casts its argument to void *: give it a copy it may not change. */
+        char name[256];
+        snprintf(name, sizeof(name), "%s", host);
+        ok = SSL_set_tlsext_host_name(t->ssl, name) == 1 && SSL_set1_host(t->ssl, host) == 1;
+    }
     if (!ok || SSL_set_alpn_protos(t->ssl, alpn, sizeof(alpn) - 1) != 0) {
         stream_error("cannot set up TLS to the site", err, errlen);
         tls_stream_free(t);
