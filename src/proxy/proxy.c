@@ -24,6 +24,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <sodium.h>
 
@@ -926,9 +927,14 @@ static void proxy_upstream_ready(struct conn *c)
     if (c->inspect && !c->up->tls) {
         /* Inspected: TLS to the origin first; this runs again when its handshake is done. */
         char err[256];
+        struct tls_inspect *ti = c->w->srv->tls;
+        SSL_SESSION *resume = tls_inspect_session(ti, c->tls_host);
+        int rc;
         c->up->tls = xmalloc(sizeof(*c->up->tls));
-        if (tls_stream_client(c->up->tls, tls_inspect_origin_ctx(c->w->srv->tls), c->tls_host, err,
-                              sizeof(err)) < 0) {
+        rc = tls_stream_client(c->up->tls, tls_inspect_origin_ctx(ti), c->tls_host, resume, err,
+                               sizeof(err));
+        SSL_SESSION_free(resume);
+        if (rc < 0) {
             free(c->up->tls);
             c->up->tls = NULL;
             proxy_upstream_failed(c, UPSTREAM_CERT, 502, "A secure connection to the site failed.");

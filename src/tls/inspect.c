@@ -24,7 +24,8 @@
 struct leaf {
     char *host;
     X509 *cert;
-    int64_t minted; /* seconds since the epoch */
+    SSL_SESSION *session; /* the last TLS session with the site itself, to resume */
+    int64_t minted;       /* seconds since the epoch */
     struct leaf *chain;
     struct leaf *newer, *older;
 };
@@ -57,6 +58,48 @@ static void inspect_ssl_error(const char *what, char *err, size_t errlen)
     ERR_error_string_n(ERR_get_error(), buf, sizeof(buf));
     snprintf(err, errlen, "%s: %s", what, buf);
     ERR_clear_error();
+}
+
+static struct leaf **inspect_slot(struct tls_inspect *ti, const char *host);
+
+/*
+ * A new session with an origin (TLS 1.3 sends it after the handshake): keep it beside the
+ * site's leaf, so the next connection resumes instead of a full handshake and certificate
+ * check. Sites without a leaf in the cache (evicted) keep none.
+ */
+static int inspect_new_session(SSL *ssl, SSL_SESSION *sess)
+{
+    struct tls_inspect *ti = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+    const char *host = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    struct leaf *l;
+    int kept = 0;
+
+    if (!host)
+        return 0;
+    pthread_mutex_lock(&ti->mu);
+    l = *inspect_slot(ti, host);
+    if (l) {
+        SSL_SESSION_free(l->session);
+        l->session = sess;
+        kept = 1;
+    }
+    pthread_mutex_unlock(&ti->mu);
+    return kept; /* 1: we hold the reference OpenSSL gave us */
+}
+
+SSL_SESSION *tls_inspect_session(struct tls_inspect *ti, const char *host)
+{
+    SSL_SESSION *s = NULL;
+    struct leaf *l;
+
+    pthread_mutex_lock(&ti->mu);
+    l = *inspect_slot(ti, host);
+    if (l && l->session && SSL_SESSION_is_resumable(l->session)) {
+        s = l->session;
+        SSL_SESSION_up_ref(s);
+    }
+    pthread_mutex_unlock(&ti->mu);
+    return s;
 }
 
 /* The client side speaks HTTP/1.1 only: haven's HTTP path is HTTP/1.1. */
@@ -107,7 +150,10 @@ struct tls_inspect *tls_inspect_create(const struct tls_inspect_config *cfg, cha
     SSL_CTX_set_session_cache_mode(ti->server_ctx, SSL_SESS_CACHE_SERVER);
     SSL_CTX_set_min_proto_version(ti->origin_ctx, TLS1_2_VERSION);
     SSL_CTX_set_verify(ti->origin_ctx, SSL_VERIFY_PEER, NULL);
-    SSL_CTX_set_session_cache_mode(ti->origin_ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_app_data(ti->origin_ctx, ti);
+    SSL_CTX_set_session_cache_mode(ti->origin_ctx,
+                                   SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    SSL_CTX_sess_set_new_cb(ti->origin_ctx, inspect_new_session);
     if (SSL_CTX_set_default_verify_paths(ti->origin_ctx) != 1) {
         inspect_ssl_error("cannot read the system's trusted certificates", err, errlen);
         goto fail;
@@ -127,6 +173,7 @@ fail:
 
 static void inspect_free_leaf(struct leaf *l)
 {
+    SSL_SESSION_free(l->session);
     X509_free(l->cert);
     free(l->host);
     free(l);

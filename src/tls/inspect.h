@@ -6,7 +6,9 @@
  * the signer, tls/signer.h). The leaf key pair (EC P-256) is made at start and used for
  * every minted leaf, so a restart rotates it. Leaves are cached by host name, most
  * recently used first, up to a configured count, and re-minted after
- * TLS_INSPECT_LEAF_REUSE seconds (well inside their 72-hour validity). Everything here
+ * TLS_INSPECT_LEAF_REUSE seconds (well inside their 72-hour validity); beside each leaf
+ * is the last TLS session with the site itself, which the next connection to it resumes
+ * (a short handshake with no certificate to decode and check again). Everything here
  * is thread-safe; tls_inspect_mint blocks (run it on libuv's thread pool).
  */
 #ifndef HAVEN_TLS_INSPECT_H
@@ -16,7 +18,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include <openssl/types.h>
+#include <openssl/ssl.h>
 
 #define TLS_INSPECT_LEAF_REUSE (24 * 3600)
 
@@ -44,6 +46,9 @@ void tls_inspect_destroy(struct tls_inspect *ti);
 X509 *tls_inspect_cached(struct tls_inspect *ti, const char *host);
 /* Mint a leaf for host through the signer and cache it; blocks. NULL with err on failure. */
 X509 *tls_inspect_mint(struct tls_inspect *ti, const char *host, char *err, size_t errlen);
+
+/* The last session with the site host, to resume (one reference for the caller), or NULL. */
+SSL_SESSION *tls_inspect_session(struct tls_inspect *ti, const char *host);
 
 /* The context for the client side (the minted leaf is set per connection). */
 SSL_CTX *tls_inspect_server_ctx(struct tls_inspect *ti);

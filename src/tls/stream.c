@@ -59,8 +59,8 @@ int tls_stream_server(struct tls_stream *t, SSL_CTX *ctx, X509 *leaf, X509 *chai
     return 0;
 }
 
-int tls_stream_client(struct tls_stream *t, SSL_CTX *ctx, const char *host, char *err,
-                      size_t errlen)
+int tls_stream_client(struct tls_stream *t, SSL_CTX *ctx, const char *host, SSL_SESSION *resume,
+                      char *err, size_t errlen)
 {
     static const unsigned char alpn[] = "\x08http/1.1";
     unsigned char ip[16];
@@ -77,6 +77,8 @@ int tls_stream_client(struct tls_stream *t, SSL_CTX *ctx, const char *host, char
         snprintf(name, sizeof(name), "%s", host);
         ok = SSL_set_tlsext_host_name(t->ssl, name) == 1 && SSL_set1_host(t->ssl, host) == 1;
     }
+    if (resume)
+        (void)SSL_set_session(t->ssl, resume); /* a session it cannot use is ignored */
     if (!ok || SSL_set_alpn_protos(t->ssl, alpn, sizeof(alpn) - 1) != 0) {
         stream_error("cannot set up TLS to the site", err, errlen);
         tls_stream_free(t);
@@ -88,6 +90,13 @@ int tls_stream_client(struct tls_stream *t, SSL_CTX *ctx, const char *host, char
 
 void tls_stream_free(struct tls_stream *t)
 {
+    /*
+     * haven closes the TCP connection without a close_notify; after a completed handshake
+     * that is a normal end, and must not make OpenSSL mark the session unusable for
+     * resumption (it does for connections it thinks were cut short).
+     */
+    if (t->ssl && t->done)
+        SSL_set_shutdown(t->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
     SSL_free(t->ssl); /* frees the BIOs too */
     memset(t, 0, sizeof(*t));
 }

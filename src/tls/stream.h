@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-#include <openssl/types.h>
+#include <openssl/ssl.h>
 
 struct tls_stream {
     SSL *ssl;
@@ -23,13 +23,14 @@ struct tls_stream {
 
 /*
  * Server side with certificate leaf (and chain, may be NULL) and key, from ctx. Client side
- * to host: SNI (not for an IP literal), hostname or IP verification, ALPN http/1.1.
+ * to host: SNI (not for an IP literal), hostname or IP verification, ALPN http/1.1, and a
+ * session to resume (may be NULL; the stream takes its own reference).
  * Return 0, or -1 with the reason in err.
  */
 int tls_stream_server(struct tls_stream *t, SSL_CTX *ctx, X509 *leaf, X509 *chain, EVP_PKEY *key,
                       char *err, size_t errlen);
-int tls_stream_client(struct tls_stream *t, SSL_CTX *ctx, const char *host, char *err,
-                      size_t errlen);
+int tls_stream_client(struct tls_stream *t, SSL_CTX *ctx, const char *host, SSL_SESSION *resume,
+                      char *err, size_t errlen);
 void tls_stream_free(struct tls_stream *t);
 
 /* Bytes that arrived from the peer. Returns 0, or -1 (out of memory). */

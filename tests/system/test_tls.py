@@ -40,6 +40,7 @@ BROWSER_WAIT = 120  # a hang guard for one browser run
 
 # Names on the good origin's certificate (the stub DNS answers 127.0.0.1 for all of them).
 GOOD_NAMES = ["site.test", "casino.test", "games.test", "exempt.test", "bank.test", "cache.test",
+              "resume.test",
               "nosni.test", "www.google.com", "www.youtube.com", "api.push.apple.com"]
 
 LISTS = dict(proxyenv.LISTS, banking=["bank.test"])
@@ -513,6 +514,16 @@ class TestLeafCache(TLSCase):
         self.assertGreaterEqual(m.get("haven_tls_leaf_cache_hits_total", 0), 1, m)
         self.assertEqual(leaves[0], leaves[1], "the cached leaf was not the one served")
         self.assertEqual(m.get("haven_tls_inspected_total"), 2, m)
+
+    def test_second_connection_resumes_the_origin_session(self):
+        # haven keeps its TLS session with the site: the next connection resumes it.
+        h = self.start()
+        before = len(GOOD.resumed)
+        for _ in range(2):
+            with tunnel(h.port, "resume.test", GOOD.port, school_context(), "resume.test") as tls:
+                status, _, body = http_over(tls, "resume.test:%d" % GOOD.port, "/hello")
+                self.assertEqual((status, body), (200, b"hello from origin good"))
+        self.assertEqual(GOOD.resumed[before:], [False, True])
 
 
 # ============================================================================ the CA key

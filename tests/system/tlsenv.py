@@ -132,6 +132,8 @@ class _TLSServer(_Server):
             tls = self.tls_context.wrap_socket(request, server_side=True)
         except (OSError, ssl.SSLError):
             return
+        with origin.lock:
+            origin.resumed.append(tls.session_reused)
         try:
             super().finish_request(tls, client_address)
         finally:
@@ -145,7 +147,8 @@ class _TLSServer(_Server):
 
 
 class TLSOrigin(Origin):
-    """proxyenv.Origin over TLS with the given certificate and key; .snis: server names seen.
+    """proxyenv.Origin over TLS with the given certificate and key; .snis: server names seen,
+    .resumed: for each handshake, whether the client resumed an earlier session.
 
     gated: each connection's TLS handshake waits, once the client's hello has arrived (the
     event hello_waiting is then set), until the event handshake_gate is set."""
@@ -158,6 +161,7 @@ class TLSOrigin(Origin):
         self.seen = []
         self.peers = []
         self.snis = []
+        self.resumed = []  # per handshake: was it a resumed session?
         self.open = 0
         self.lock = threading.Lock()
         self.gate = threading.Event()
