@@ -23,6 +23,7 @@ bench: build
 	@scripts/install-deps --bench
 	@bench/lookup/run
 	@bench/proxy/run
+	@bench/tls/run
 
 clean:
 	rm -rf build

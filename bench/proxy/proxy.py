@@ -979,8 +979,8 @@ def cmd_report(a):
                  % (max(steals), statistics.median(steals), k.get("loadavg", "?")))
     s.append("")
     s.append("**The origin alone** (wrk → nginx, both on CPU %s, 16 connections, %s × %s s): "
-             "1 KB keep-alive %s req/s; 1 KB with a new connection per request (what haven "
-             "asks of the origin today) %s req/s; 50 KB keep-alive %s req/s. CPU %s's load "
+             "1 KB keep-alive %s req/s; 1 KB with a new connection per request (what a "
+             "proxy without keep-alive to the origin asks of it) %s req/s; 50 KB keep-alive %s req/s. CPU %s's load "
              "during each proxy run is in the tables below: where it is far from 100%%, the "
              "proxy's core was the limit."
              % (k["load_cpu"], k["runs"], k["origin_seconds"], fnum(k["origin_1k_ka_rps"]),
@@ -1249,8 +1249,9 @@ def profile_section(k):
                          "then the response head and the body to the client as two separate "
                          "writes (two segments, two wake-ups of the client)" % g("strace_write"))
         if g("strace_epoll_ctl") >= 3:
-            notes.append("%.1f `epoll_ctl` calls per request (libuv registering and "
-                         "re-registering the client and the fresh upstream socket)"
+            notes.append("%.1f `epoll_ctl` calls per request (libuv adding and removing "
+                         "the read interest of the client and origin sockets as each exchange "
+                         "starts and ends)"
                          % g("strace_epoll_ctl"))
         for n in notes:
             s.append("  - %s;" % n)
