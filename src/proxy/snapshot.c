@@ -1,6 +1,7 @@
 #include "common/compat.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "catdb/catdb.h"
 #include "common/clock.h"
@@ -10,6 +11,7 @@
 #include "policy/policy.h"
 #include "proxy/snapshot.h"
 #include "store/store.h"
+#include "tls/ca.h"
 
 /* The users database is optional: no file means nobody has been imported yet. */
 static int snapshot_load_ident(const struct config *cfg, struct snapshot *s, char *err,
@@ -47,6 +49,18 @@ struct snapshot *snapshot_load(const struct config *cfg, uint64_t generation, ch
         goto fail;
     if (snapshot_load_ident(cfg, s, err, errlen) < 0)
         goto fail;
+    /* A policy that inspects HTTPS needs the school CA: say how to make one. */
+    if (policy_inspecting_group(s->policy)) {
+        char ca[4096];
+        snprintf(ca, sizeof(ca), "%s/%s", cfg->ca_dir, CA_CERT_FILE);
+        if (access(ca, F_OK) != 0) {
+            snprintf(err, errlen,
+                     "group '%s' has `inspect on`, but there is no inspection CA in %s (make one "
+                     "with `haven ca init --dir %s`)",
+                     policy_inspecting_group(s->policy), cfg->ca_dir, cfg->ca_dir);
+            goto fail;
+        }
+    }
     /* Every group the configuration names must exist in the policy. */
     for (int i = 0; i < cfg->nnetworks; i++) {
         if (policy_group_find(s->policy, cfg->networks[i].group) < 0) {

@@ -526,6 +526,20 @@ class TestLeafCache(TLSCase):
         self.assertEqual(GOOD.resumed[before:], [False, True])
 
 
+class TestWithoutCA(HavenTestCase):
+
+    def test_inspect_on_without_a_ca_is_refused_with_the_fix(self):
+        (self.tmp / "policy.conf").write_text(POLICY % {"school": SCHOOL, "no_sni": "allow"})
+        (self.tmp / "haven.conf").write_text(
+            "listen 127.0.0.1:%d\npolicy policy.conf\ndatabase %s\ndata-dir var\n"
+            % (proxyenv.free_port(), DB))
+        for extra in (["--check-config"], []):
+            p = run_haven(["serve", "--config", self.tmp / "haven.conf"] + extra, timeout=60)
+            self.assertEqual(p.returncode, 1, describe(p))
+            self.assertIn("has `inspect on`, but there is no inspection CA in", p.stderr)
+            self.assertIn("haven ca init --dir", p.stderr)
+
+
 # ============================================================================ the CA key
 
 class TestCaKeyOnlyInSigner(TLSCase):
