@@ -24,6 +24,10 @@ import threading
 import time
 from pathlib import Path
 
+# Helpers shared with bench/proxy (same machine, same conventions).
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "proxy"))
+from proxy import fnum, free_port, lat, proc_status  # noqa: E402
+
 # The origin's name and port: SNI cannot be an IP literal, and E2Guardian 5.3 inspects a
 # CONNECT only when its port is 443 (ConnectionHandler.cpp: ismitmcandidate needs
 # header.port == 443); any other port is tunnelled without inspection.
@@ -51,14 +55,6 @@ def die(msg):
 
 # --------------------------------------------------------------------------------------------
 # Processes
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def port_free(port):
@@ -144,15 +140,6 @@ def tree(pid):
         p = todo.pop()
         out.append(p)
         todo += kids.get(p, [])
-    return out
-
-
-def proc_status(pid):
-    out = {}
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            k, _, v = line.partition(":")
-            out[k] = v.strip()
     return out
 
 
@@ -786,7 +773,6 @@ class Bench:
 
     def summarise(self, key, runs, mode):
         """Median run (by req/s) and the spread of each figure."""
-        a = self.a
         fig = "hs_per_s" if mode == "new" else "rps"
         rs = sorted(runs, key=lambda r: float(r.get(fig, 0)))
         med = rs[len(rs) // 2]
@@ -927,22 +913,6 @@ def load_kv(path):
             else:
                 kv[k] = v
     return kv
-
-
-def fnum(x, digits=0):
-    return "{:,.{}f}".format(float(x), digits)
-
-
-def lat(us):
-    """Microseconds as a short latency."""
-    us = float(us)
-    if us < 1000:
-        return "%.0f µs" % us
-    if us < 10000:
-        return "%.2f ms" % (us / 1000)
-    if us < 100000:
-        return "%.1f ms" % (us / 1000)
-    return "%.0f ms" % (us / 1000)
 
 
 def mib(kb):
