@@ -83,6 +83,7 @@ static void check_json(const struct policy *p, const char *in, const struct url 
         json_object_set_new(o, "categories", cats);
         json_object_set_new(o, "rule", check_json_string(v->rule));
         json_object_set_new(o, "reason", check_json_string(reason));
+        json_object_set_new(o, "inspect", json_boolean(v->inspect));
     }
     s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
     puts(s);
@@ -110,6 +111,9 @@ static void check_text(const struct policy *p, const char *in, const struct url 
     printf("\n       %s\n       rule: %s\n", reason, v->rule);
     if (v->safe_search != POLICY_SS_NONE)
         printf("       safe search enforced: %s\n", policy_safe_search_text(v->safe_search));
+    if (v->inspect)
+        printf(
+            "       HTTPS to this site is decrypted and filtered by full address (inspect on)\n");
 }
 
 /* Decide for one URL and print the verdict; why, if set, is an error found before parsing. */

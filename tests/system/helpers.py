@@ -31,7 +31,8 @@ MONDAY_LESSON = "2026-11-30T10:00"
 MONDAY_AFTER_SCHOOL = "2026-11-30T17:30"
 
 # Every key of a verdict object and of an error object printed by `haven check --json`.
-VERDICT_KEYS = {"url", "normalized", "group", "action", "categories", "rule", "reason"}
+VERDICT_KEYS = {"url", "normalized", "group", "action", "categories", "rule", "reason",
+                "inspect"}
 ERROR_KEYS = {"url", "normalized", "error"}
 
 # Sanitizer reports in stderr mean a memory or UB error even if the exit status looks fine.

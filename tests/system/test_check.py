@@ -6,6 +6,7 @@ The database is compiled from demo/lists in a temporary directory; the policy is
 """
 
 import unittest
+from pathlib import Path
 
 from helpers import (DEMO_POLICY, ERROR_KEYS, MONDAY_AFTER_SCHOOL, MONDAY_LESSON, VERDICT_KEYS,
                      HavenTestCase, check, compile_db, compile_demo_db, describe,
@@ -204,6 +205,19 @@ class TestAllowListWins(HavenTestCase):
 
 
 class TestJsonAndStdin(HavenTestCase):
+
+    def test_inspect_shows_what_would_be_decrypted(self):
+        # A group with `inspect on`: HTTPS is decrypted, except banking and pinned services.
+        policy = self.dir / "inspect.conf"
+        policy.write_text(Path(DEMO_POLICY).read_text().replace(
+            "group secondary {\n", "group secondary {\n    inspect on\n", 1))
+        objs = check(["https://www.roblox.com/", "https://api.push.apple.com/"], self.db,
+                     policy=policy, group="secondary")
+        self.assertEqual([o["inspect"] for o in objs], [True, False])
+        self.assertFalse(check(["https://www.roblox.com/"], self.db, group="secondary")[0]["inspect"])
+        p = run_haven(["check", "--db", self.db, "--policy", policy, "--group", "secondary",
+                       "https://www.roblox.com/"])
+        self.assertIn("decrypted and filtered by full address", p.stdout)
 
     @classmethod
     def setUpClass(cls):
