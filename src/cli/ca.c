@@ -66,6 +66,47 @@ static const char *ca_default_dir(void)
     return env && *env ? env : HAVEN_SOURCE_DIR "/var/ca";
 }
 
+static const struct option ca_options[] = {
+    {"dir", required_argument, NULL, CA_OPT_DIR},
+    {"name", required_argument, NULL, CA_OPT_NAME},
+    {"rsa", no_argument, NULL, CA_OPT_RSA},
+    {"force", no_argument, NULL, CA_OPT_FORCE},
+    {"der", no_argument, NULL, CA_OPT_DER},
+    {"output", required_argument, NULL, CA_OPT_OUT},
+    {"key-out", required_argument, NULL, CA_OPT_KEY_OUT},
+    {"help", no_argument, NULL, CA_OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+static void ca_set(int c, char *value, void *arg)
+{
+    struct ca_opts *o = arg;
+
+    switch (c) {
+    case CA_OPT_DIR:
+        o->dir = value;
+        break;
+    case CA_OPT_NAME:
+        o->name = value;
+        break;
+    case CA_OPT_RSA:
+        o->rsa = 1;
+        break;
+    case CA_OPT_FORCE:
+        o->force = 1;
+        break;
+    case CA_OPT_DER:
+        o->der = 1;
+        break;
+    case CA_OPT_OUT:
+        o->out = value;
+        break;
+    case CA_OPT_KEY_OUT:
+        o->key_out = value;
+        break;
+    }
+}
+
 /*
  * Parse argv (argv[0] is the sub-command) into o. allowed lists the option letters the
  * sub-command takes; npos is how many positional arguments it wants, named by what.
@@ -74,74 +115,15 @@ static const char *ca_default_dir(void)
 static int ca_parse(int argc, char **argv, const char *allowed, int npos, const char *what,
                     struct ca_opts *o)
 {
-    static const struct option opts[] = {
-        {"dir", required_argument, NULL, CA_OPT_DIR},
-        {"name", required_argument, NULL, CA_OPT_NAME},
-        {"rsa", no_argument, NULL, CA_OPT_RSA},
-        {"force", no_argument, NULL, CA_OPT_FORCE},
-        {"der", no_argument, NULL, CA_OPT_DER},
-        {"output", required_argument, NULL, CA_OPT_OUT},
-        {"key-out", required_argument, NULL, CA_OPT_KEY_OUT},
-        {"help", no_argument, NULL, CA_OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    int c, idx;
+    int rc;
 
     memset(o, 0, sizeof(*o));
-    optind = 1;
-    for (;;) {
-        idx = -1;
-        c = getopt_long(argc, argv, ":o:h", opts, &idx);
-        if (c == -1)
-            break;
-        if (c == CA_OPT_HELP) {
-            fputs(ca_usage, stdout);
-            return 1;
-        }
-        if (c == ':')
-            return cli_usage_error(ca_usage, "%s needs a value", argv[optind - 1]);
-        if (c == '?')
-            return cli_usage_error(ca_usage, "ca %s: unknown option '%s'", argv[0],
-                                   argv[optind - 1]);
-        if (!strchr(allowed, c))
-            return cli_usage_error(ca_usage, "ca %s does not take %s", argv[0],
-                                   idx >= 0 ? opts[idx].name : "-o");
-        switch (c) {
-        case CA_OPT_DIR:
-            o->dir = optarg;
-            break;
-        case CA_OPT_NAME:
-            o->name = optarg;
-            break;
-        case CA_OPT_RSA:
-            o->rsa = 1;
-            break;
-        case CA_OPT_FORCE:
-            o->force = 1;
-            break;
-        case CA_OPT_DER:
-            o->der = 1;
-            break;
-        case CA_OPT_OUT:
-            o->out = optarg;
-            break;
-        case CA_OPT_KEY_OUT:
-            o->key_out = optarg;
-            break;
-        default:
-            return cli_usage_error(ca_usage, "bad option for ca %s", argv[0]);
-        }
-    }
-    for (; optind < argc; optind++) {
-        if (o->npos == npos)
-            return cli_usage_error(ca_usage, "unexpected argument '%s'", argv[optind]);
-        o->pos[o->npos++] = argv[optind];
-    }
-    if (o->npos < npos)
-        return cli_usage_error(ca_usage, "ca %s needs %s", argv[0], what);
-    if (!o->dir)
+    rc = cli_options(argc, argv, ca_usage, ":o:h", ca_options, allowed, ca_set, o, o->pos, npos,
+                     what);
+    o->npos = npos;
+    if (rc == 0 && !o->dir)
         o->dir = ca_default_dir();
-    return 0;
+    return rc;
 }
 
 /* dir/name into out; -1 (with a message) if it does not fit. */

@@ -8,6 +8,7 @@
 #ifndef HAVEN_CLI_CLI_H
 #define HAVEN_CLI_CLI_H
 
+struct option;
 struct policy;
 
 #define CLI_EXIT_USAGE 2
@@ -32,6 +33,18 @@ struct policy *cli_load_policy(const char *policy_path, const char *db_path);
 
 /* The group called name (NULL: the default group); -1, with a message listing them, if none. */
 int cli_find_group(const struct policy *p, const char *name);
+
+/*
+ * The option loop of a sub-command (argv[0] is its name): getopt_long over opts and
+ * shortopts; 'h' prints usage and returns 1. An option whose value is not in allowed, an
+ * unknown one or one without its value is a usage error. Each accepted option is given to
+ * set(c, value, arg). Positional arguments go to pos: exactly npos of them, named by what in
+ * the message when missing. Returns 0, 1 after --help, or CLI_EXIT_USAGE.
+ */
+int cli_options(int argc, char **argv, const char *usage, const char *shortopts,
+                const struct option *opts, const char *allowed,
+                void (*set)(int c, char *value, void *arg), void *arg, char **pos, int npos,
+                const char *what);
 
 /* Print "haven: MESSAGE" and a usage hint to standard error; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,6 +1,7 @@
 #include "common/compat.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -98,6 +99,44 @@ int cli_find_group(const struct policy *p, const char *name)
         fputs(")\n", stderr);
     }
     return g;
+}
+
+int cli_options(int argc, char **argv, const char *usage, const char *shortopts,
+                const struct option *opts, const char *allowed,
+                void (*set)(int c, char *value, void *arg), void *arg, char **pos, int npos,
+                const char *what)
+{
+    int c, idx, n = 0;
+
+    optind = 1;
+    opterr = 0;
+    for (;;) {
+        idx = -1;
+        c = getopt_long(argc, argv, shortopts, opts, &idx);
+        if (c == -1)
+            break;
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (c == ':')
+            return cli_usage_error(usage, "%s needs a value", argv[optind - 1]);
+        if (c == '?')
+            return cli_usage_error(usage, "%s: unknown option '%s'", argv[0], argv[optind - 1]);
+        if (!strchr(allowed, c) && idx >= 0)
+            return cli_usage_error(usage, "%s does not take --%s", argv[0], opts[idx].name);
+        if (!strchr(allowed, c))
+            return cli_usage_error(usage, "%s does not take -%c", argv[0], c);
+        set(c, optarg, arg);
+    }
+    for (; optind < argc; optind++) {
+        if (n == npos)
+            return cli_usage_error(usage, "unexpected argument '%s'", argv[optind]);
+        pos[n++] = argv[optind];
+    }
+    if (n < npos)
+        return cli_usage_error(usage, "%s needs %s", argv[0], what);
+    return 0;
 }
 
 int cli_usage_error(const char *usage, const char *fmt, ...)

@@ -71,6 +71,51 @@ enum {
     USERS_OPT_HELP = 'h',
 };
 
+static const struct option users_options[] = {
+    {"db", required_argument, NULL, USERS_OPT_DB},
+    {"group", required_argument, NULL, USERS_OPT_GROUP},
+    {"name", required_argument, NULL, USERS_OPT_NAME},
+    {"year-map", required_argument, NULL, USERS_OPT_YEAR_MAP},
+    {"ttl", required_argument, NULL, USERS_OPT_TTL},
+    {"json", no_argument, NULL, USERS_OPT_JSON},
+    {"dry-run", no_argument, NULL, USERS_OPT_DRY_RUN},
+    {"password-stdin", no_argument, NULL, USERS_OPT_PASSWORD_STDIN},
+    {"help", no_argument, NULL, USERS_OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+static void users_set(int c, char *value, void *arg)
+{
+    struct users_opts *o = arg;
+
+    switch (c) {
+    case USERS_OPT_DB:
+        o->db = value;
+        break;
+    case USERS_OPT_GROUP:
+        o->group = value;
+        break;
+    case USERS_OPT_NAME:
+        o->name = value;
+        break;
+    case USERS_OPT_YEAR_MAP:
+        o->year_map = value;
+        break;
+    case USERS_OPT_TTL:
+        o->ttl = value;
+        break;
+    case USERS_OPT_JSON:
+        o->json = 1;
+        break;
+    case USERS_OPT_DRY_RUN:
+        o->dry_run = 1;
+        break;
+    case USERS_OPT_PASSWORD_STDIN:
+        o->password_stdin = 1;
+        break;
+    }
+}
+
 /*
  * Parse argv (argv[0] is the sub-command) into o. allowed lists the option letters
  * this sub-command takes; npos is how many positional arguments it wants, and what
@@ -79,75 +124,15 @@ enum {
 static int users_parse(int argc, char **argv, const char *usage, const char *allowed, int npos,
                        const char *what, struct users_opts *o)
 {
-    static const struct option opts[] = {
-        {"db", required_argument, NULL, USERS_OPT_DB},
-        {"group", required_argument, NULL, USERS_OPT_GROUP},
-        {"name", required_argument, NULL, USERS_OPT_NAME},
-        {"year-map", required_argument, NULL, USERS_OPT_YEAR_MAP},
-        {"ttl", required_argument, NULL, USERS_OPT_TTL},
-        {"json", no_argument, NULL, USERS_OPT_JSON},
-        {"dry-run", no_argument, NULL, USERS_OPT_DRY_RUN},
-        {"password-stdin", no_argument, NULL, USERS_OPT_PASSWORD_STDIN},
-        {"help", no_argument, NULL, USERS_OPT_HELP},
-        {NULL, 0, NULL, 0},
-    };
-    int c, idx;
+    int rc;
 
     memset(o, 0, sizeof(*o));
-    optind = 1;
-    for (;;) {
-        idx = -1;
-        c = getopt_long(argc, argv, "", opts, &idx);
-        if (c == -1)
-            break;
-        if (c == USERS_OPT_HELP) {
-            fputs(usage, stdout);
-            return 1;
-        }
-        if (c == '?' || c == ':')
-            return cli_usage_error(usage, "bad option for %s", argv[0]);
-        if (!strchr(allowed, c))
-            return cli_usage_error(usage, "%s does not take --%s", argv[0],
-                                   idx >= 0 ? opts[idx].name : "that option");
-        switch (c) {
-        case USERS_OPT_DB:
-            o->db = optarg;
-            break;
-        case USERS_OPT_GROUP:
-            o->group = optarg;
-            break;
-        case USERS_OPT_NAME:
-            o->name = optarg;
-            break;
-        case USERS_OPT_YEAR_MAP:
-            o->year_map = optarg;
-            break;
-        case USERS_OPT_TTL:
-            o->ttl = optarg;
-            break;
-        case USERS_OPT_JSON:
-            o->json = 1;
-            break;
-        case USERS_OPT_DRY_RUN:
-            o->dry_run = 1;
-            break;
-        case USERS_OPT_PASSWORD_STDIN:
-            o->password_stdin = 1;
-            break;
-        default:
-            return cli_usage_error(usage, "bad option for %s", argv[0]);
-        }
-    }
-    for (; optind < argc; optind++) {
-        if (o->npos == npos)
-            return cli_usage_error(usage, "unexpected argument '%s'", argv[optind]);
-        o->pos[o->npos++] = argv[optind];
-    }
-    if (o->npos < npos)
-        return cli_usage_error(usage, "%s needs %s", argv[0], what);
-    if (!o->db)
+    rc = cli_options(argc, argv, usage, ":h", users_options, allowed, users_set, o, o->pos, npos,
+                     what);
+    o->npos = npos;
+    if (rc == 0 && !o->db)
         o->db = users_default_db();
-    return 0;
+    return rc;
 }
 
 /* Open and migrate the database; prints the reason and returns NULL on failure. */
