@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "common/lex.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "config/config.h"
@@ -616,28 +617,6 @@ static int cfg_tokenize(struct cfg_parser *ps, char *line)
     }
 }
 
-/* Edit distance of a and b (both at most 64 bytes), for "did you mean". */
-static int cfg_distance(const char *a, const char *b)
-{
-    int prev[65], cur[65];
-    size_t la = strlen(a), lb = strlen(b);
-
-    if (la > 64 || lb > 64)
-        return 1000;
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            int del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, sizeof(int) * (lb + 1));
-    }
-    return prev[lb];
-}
-
 static const struct cfg_option *cfg_find(const char *name)
 {
     for (size_t i = 0; i < CFG_NOPTIONS; i++) {
@@ -653,7 +632,7 @@ static int cfg_unknown(struct cfg_parser *ps, const char *name)
     int best_d = 1000, limit = strlen(name) >= 8 ? 3 : 2;
 
     for (size_t i = 0; i < CFG_NOPTIONS; i++) {
-        int d = cfg_distance(name, cfg_options[i].name);
+        int d = lex_distance(name, cfg_options[i].name);
         if (d < best_d) {
             best_d = d;
             best = cfg_options[i].name;

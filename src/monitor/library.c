@@ -25,6 +25,7 @@
 #include <utf8proc.h>
 
 #include "catdb/import.h"
+#include "common/lex.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 #include "monitor/library.h"
@@ -123,13 +124,6 @@ struct library {
     struct lib_theme_state themes[LIB_NTHEMES];
 };
 
-enum lib_tok_type { TOK_WORD, TOK_STRING, TOK_LBRACE, TOK_RBRACE };
-
-struct lib_tok {
-    enum lib_tok_type type;
-    char *s;
-};
-
 struct lib_parser {
     struct library *l;
     const char *file;
@@ -138,7 +132,7 @@ struct lib_parser {
     size_t errlen;
     int theme; /* the open theme block, or -1 */
     unsigned long lang_line;
-    struct lib_tok tok[LIB_MAX_TOKENS];
+    struct lex_tok tok[LIB_MAX_TOKENS];
     int ntok;
 };
 
@@ -167,28 +161,6 @@ static const char *lib_keep(struct library *l, const char *s, size_t len)
 
 /* ---------------------------------------------------------------- hints */
 
-/* Edit distance of a and b (both at most 64 bytes), for "did you mean". */
-static int lib_distance(const char *a, const char *b)
-{
-    int prev[65], cur[65];
-    size_t la = strlen(a), lb = strlen(b);
-
-    if (la > 64 || lb > 64)
-        return 1000;
-    for (size_t j = 0; j <= lb; j++)
-        prev[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            int del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, sizeof(int) * (lb + 1));
-    }
-    return prev[lb];
-}
-
 /*
  * The candidate closest to name, if it is close enough to be a typo; else
  * NULL. Short names get less slack, so "cats" does not suggest "hate".
@@ -200,7 +172,7 @@ static const char *lib_suggest(const char *name, const char *const *cands, size_
     int best_d = 1000, limit = len >= 8 ? 3 : len >= 5 ? 2 : 1;
 
     for (size_t i = 0; i < n; i++) {
-        int d = lib_distance(name, cands[i]);
+        int d = lex_distance(name, cands[i]);
         if (d < best_d) {
             best_d = d;
             best = cands[i];
@@ -210,66 +182,6 @@ static const char *lib_suggest(const char *name, const char *const *cands, size_
 }
 
 /* ---------------------------------------------------------------- tokens */
-
-/*
- * Split line (modified in place) into tokens: words, "quoted strings" with
- * \" and \\ escapes, "{" and "}". A '#' outside quotes starts a comment.
- * The same rules as the policy language.
- */
-static int lib_tokenize(struct lib_parser *ps, char *line)
-{
-    char *s = line;
-
-    ps->ntok = 0;
-    for (;;) {
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (*s == '\0' || *s == '#')
-            return 0;
-        if (ps->ntok == LIB_MAX_TOKENS)
-            return lib_fail(ps, "too many words on one line (the limit is %d)", LIB_MAX_TOKENS);
-        struct lib_tok *t = &ps->tok[ps->ntok++];
-        if (*s == '{' || *s == '}') {
-            t->type = *s == '{' ? TOK_LBRACE : TOK_RBRACE;
-            t->s = *s == '{' ? "{" : "}";
-            *s++ = '\0';
-            continue;
-        }
-        if (*s == '"') {
-            char *w = ++s;
-            t->type = TOK_STRING;
-            t->s = w;
-            while (*s != '"') {
-                if (*s == '\0')
-                    return lib_fail(ps, "unterminated string (a '\"' is missing)");
-                if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
-                    s++;
-                *w++ = *s++;
-            }
-            s++;
-            *w = '\0';
-            if (*s != '\0' && *s != ' ' && *s != '\t')
-                return lib_fail(ps, "a string must be followed by a space");
-            if (*s != '\0')
-                s++;
-            continue;
-        }
-        t->type = TOK_WORD;
-        t->s = s;
-        while (*s != '\0' && *s != ' ' && *s != '\t' && *s != '"' && *s != '{' && *s != '}' &&
-               *s != '#')
-            s++;
-        if (*s == '"')
-            return lib_fail(ps, "unexpected '\"' inside a word");
-        if (*s == ' ' || *s == '\t') {
-            *s++ = '\0';
-        } else if (*s != '\0') {
-            /* '{', '}' or '#' right after a word: shift it so the word ends here. */
-            memmove(s + 1, s, strlen(s) + 1);
-            *s++ = '\0';
-        }
-    }
-}
 
 /* ---------------------------------------------------------------- values */
 
@@ -350,7 +262,7 @@ static int lib_language(struct lib_parser *ps)
                         "'language' given twice (first at line %lu); a library holds one "
                         "language, so write one file per language",
                         ps->lang_line);
-    if (ps->ntok != 2 || ps->tok[1].type != TOK_WORD)
+    if (ps->ntok != 2 || ps->tok[1].type != LEX_WORD)
         return lib_fail(ps, "write: language CODE (an ISO 639-1 code such as en)");
     code = ps->tok[1].s;
     if (!library_language_known(code)) {
@@ -403,7 +315,7 @@ static int lib_theme_open(struct lib_parser *ps)
     struct lib_theme_state *t;
     int theme;
 
-    if (ps->ntok != 3 || ps->tok[1].type != TOK_WORD || ps->tok[2].type != TOK_LBRACE)
+    if (ps->ntok != 3 || ps->tok[1].type != LEX_WORD || ps->tok[2].type != LEX_LBRACE)
         return lib_fail(ps, "write: theme NAME {");
     theme = library_theme_find(ps->tok[1].s);
     if (theme < 0)
@@ -429,7 +341,7 @@ static int lib_severity(struct lib_parser *ps)
     struct lib_theme_state *t = &ps->l->themes[ps->theme];
     int v;
 
-    if (ps->ntok != 2 || ps->tok[1].type != TOK_WORD)
+    if (ps->ntok != 2 || ps->tok[1].type != LEX_WORD)
         return lib_fail(ps, "write: severity N (1 to 5)");
     if (t->severity_line)
         return lib_fail(ps, "'severity' given twice in theme '%s' (first at line %d)",
@@ -445,9 +357,9 @@ static int lib_severity(struct lib_parser *ps)
     return 0;
 }
 
-static int lib_is_context(const struct lib_tok *t)
+static int lib_is_context(const struct lex_tok *t)
 {
-    return t->type == TOK_WORD && strcmp(t->s, "context") == 0;
+    return t->type == LEX_WORD && strcmp(t->s, "context") == 0;
 }
 
 /* "context +2 WORD..." starting at token *i; appends one context. */
@@ -477,7 +389,7 @@ static int lib_context(struct lib_parser *ps, int *i)
     delta = d[0] == '-' ? -(d[1] - '0') : d[1] - '0';
     *i += 2;
     while (*i < ps->ntok && !lib_is_context(&ps->tok[*i])) {
-        if (ps->tok[*i].type != TOK_WORD && ps->tok[*i].type != TOK_STRING)
+        if (ps->tok[*i].type != LEX_WORD && ps->tok[*i].type != LEX_STRING)
             return lib_fail(ps, "unexpected '%s'", ps->tok[*i].s);
         if (lib_text(ps, "context word", ps->tok[*i].s, 1, out, &outlen) < 0)
             return -1;
@@ -508,7 +420,7 @@ static int lib_phrase_line(struct lib_parser *ps)
     memset(&ph, 0, sizeof(ph));
     if (ps->ntok < 2)
         return lib_fail(ps, "write: phrase \"WORDS\" [SEVERITY] [context +N \"word\" ...]");
-    if (ps->tok[1].type != TOK_STRING)
+    if (ps->tok[1].type != LEX_STRING)
         return lib_fail(ps, "write the phrase in double quotes: phrase \"%.64s\"", ps->tok[1].s);
     ph.nwords = lib_text(ps, "phrase", ps->tok[1].s, LIB_PHRASE_WORDS, out, &outlen);
     if (ph.nwords < 0)
@@ -581,7 +493,7 @@ static int lib_exclude_phrase(struct lib_parser *ps)
 
     if (ps->ntok != 2)
         return lib_fail(ps, "write: exclude \"LONGER PHRASE\" (one per line)");
-    if (ps->tok[1].type != TOK_STRING)
+    if (ps->tok[1].type != LEX_STRING)
         return lib_fail(ps, "write the phrase in double quotes: exclude \"%.64s\"", ps->tok[1].s);
     if (lib_text(ps, "exclusion", ps->tok[1].s, LIB_EXCLUDE_WORDS, out, &outlen) < 0)
         return -1;
@@ -606,7 +518,7 @@ static int lib_exclude_site(struct lib_parser *ps)
         size_t n = strlen(s);
         int first;
 
-        if (ps->tok[i].type != TOK_WORD)
+        if (ps->tok[i].type != LEX_WORD)
             return lib_fail(ps, "unexpected '%.64s' (write sites without quotes)", s);
         if (strstr(s, "://"))
             return lib_fail(ps, "write the site without 'http://' or 'https://': '%.200s'", s);
@@ -633,7 +545,7 @@ static int lib_exclude_group(struct lib_parser *ps)
         size_t n = strlen(s);
         int first;
 
-        if (ps->tok[i].type != TOK_WORD)
+        if (ps->tok[i].type != LEX_WORD)
             return lib_fail(ps, "unexpected '%.64s' (write group names without quotes)", s);
         if (n > LIB_NAME_MAX)
             return lib_fail(ps, "group name must be 1 to %d characters", LIB_NAME_MAX);
@@ -732,14 +644,14 @@ static int lib_statement(struct lib_parser *ps)
 {
     const char *kw = ps->tok[0].s;
 
-    if (ps->tok[0].type == TOK_RBRACE) {
+    if (ps->tok[0].type == LEX_RBRACE) {
         if (ps->ntok != 1)
             return lib_fail(ps, "'}' must be alone on its line");
         if (ps->theme < 0)
             return lib_fail(ps, "'}' without a theme to close");
         return lib_theme_close(ps);
     }
-    if (ps->tok[0].type != TOK_WORD)
+    if (ps->tok[0].type != LEX_WORD)
         return lib_fail(ps, "a line must start with a statement, not '%.64s'", kw);
     if (strcmp(kw, "theme") == 0 && ps->theme >= 0)
         return lib_fail(ps,
@@ -747,11 +659,11 @@ static int lib_statement(struct lib_parser *ps)
                         "close it with '}' first",
                         lib_themes[ps->theme].name, ps->l->themes[ps->theme].line);
     for (int i = 0; i < ps->ntok; i++) {
-        if (ps->tok[i].type == TOK_RBRACE)
+        if (ps->tok[i].type == LEX_RBRACE)
             return lib_fail(ps, "'}' must be alone on its line (one statement per line)");
     }
     for (int i = 0; i < ps->ntok; i++) {
-        if (ps->tok[i].type == TOK_LBRACE && (strcmp(kw, "theme") != 0 || i != ps->ntok - 1))
+        if (ps->tok[i].type == LEX_LBRACE && (strcmp(kw, "theme") != 0 || i != ps->ntok - 1))
             return lib_fail(ps, "unexpected '{' (only 'theme NAME {' opens a block)");
     }
     if (!ps->lang_line && strcmp(kw, "language") != 0) {
@@ -806,8 +718,10 @@ static int lib_parse(struct lib_parser *ps, const char *text, size_t len)
             if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
                 return lib_fail(ps, "control character in the line");
         }
-        if (lib_tokenize(ps, line) < 0)
-            return -1;
+        char why[128];
+        ps->ntok = lex_line(line, ps->tok, LIB_MAX_TOKENS, why, sizeof(why));
+        if (ps->ntok < 0)
+            return lib_fail(ps, "%s", why);
         if (ps->ntok == 0)
             continue;
         if (lib_statement(ps) < 0)

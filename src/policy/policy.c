@@ -21,6 +21,7 @@
 #include "catdb/import.h"
 #include "catdb/key.h"
 #include "catdb/taxonomy.h"
+#include "common/lex.h"
 #include "common/log.h"
 #include "common/tz.h"
 #include "common/xalloc.h"
@@ -172,13 +173,6 @@ static int pol_bit_test(const uint64_t *bits, int i)
 
 /* ---------------------------------------------------------------- parser */
 
-enum pol_tok_type { TOK_WORD, TOK_STRING, TOK_LBRACE, TOK_RBRACE };
-
-struct pol_tok {
-    enum pol_tok_type type;
-    char *s;
-};
-
 enum pol_state { POL_TOP, POL_SCHEDULE, POL_LIST, POL_GROUP };
 
 struct pol_parser {
@@ -190,7 +184,7 @@ struct pol_parser {
     size_t errlen;
     enum pol_state state;
     size_t cur; /* the schedule, list or group being read */
-    struct pol_tok tok[POL_MAX_TOKENS];
+    struct lex_tok tok[POL_MAX_TOKENS];
     int ntok;
 };
 
@@ -217,65 +211,6 @@ static char *pol_where(struct pol_parser *ps)
     return xstrdup(buf);
 }
 
-/*
- * Split line (modified in place) into tokens: words, "quoted strings" with
- * \" and \\ escapes, "{" and "}". A '#' outside quotes starts a comment.
- */
-static int pol_tokenize(struct pol_parser *ps, char *line)
-{
-    char *s = line;
-
-    ps->ntok = 0;
-    for (;;) {
-        while (*s == ' ' || *s == '\t')
-            s++;
-        if (*s == '\0' || *s == '#')
-            return 0;
-        if (ps->ntok == POL_MAX_TOKENS)
-            return pol_fail(ps, "too many words on one line (the limit is %d)", POL_MAX_TOKENS);
-        struct pol_tok *t = &ps->tok[ps->ntok++];
-        if (*s == '{' || *s == '}') {
-            t->type = *s == '{' ? TOK_LBRACE : TOK_RBRACE;
-            t->s = *s == '{' ? "{" : "}";
-            *s++ = '\0';
-            continue;
-        }
-        if (*s == '"') {
-            char *w = ++s;
-            t->type = TOK_STRING;
-            t->s = w;
-            while (*s != '"') {
-                if (*s == '\0')
-                    return pol_fail(ps, "unterminated string (a '\"' is missing)");
-                if (*s == '\\' && (s[1] == '"' || s[1] == '\\'))
-                    s++;
-                *w++ = *s++;
-            }
-            s++;
-            *w = '\0';
-            if (*s != '\0' && *s != ' ' && *s != '\t')
-                return pol_fail(ps, "a string must be followed by a space");
-            if (*s != '\0')
-                s++;
-            continue;
-        }
-        t->type = TOK_WORD;
-        t->s = s;
-        while (*s != '\0' && *s != ' ' && *s != '\t' && *s != '"' && *s != '{' && *s != '}' &&
-               *s != '#')
-            s++;
-        if (*s == '"')
-            return pol_fail(ps, "unexpected '\"' inside a word");
-        if (*s == ' ' || *s == '\t') {
-            *s++ = '\0';
-        } else if (*s != '\0') {
-            /* '{', '}' or '#' right after a word: shift it so the word ends here. */
-            memmove(s + 1, s, strlen(s) + 1);
-            *s++ = '\0';
-        }
-    }
-}
-
 static int pol_want_args(struct pol_parser *ps, int min, int max)
 {
     int n = ps->ntok - 1;
@@ -286,7 +221,7 @@ static int pol_want_args(struct pol_parser *ps, int min, int max)
         return pol_fail(ps, "'%s' takes %d to %d values", ps->tok[0].s, min, max);
     }
     for (int i = 1; i < ps->ntok; i++) {
-        if (ps->tok[i].type == TOK_LBRACE || ps->tok[i].type == TOK_RBRACE)
+        if (ps->tok[i].type == LEX_LBRACE || ps->tok[i].type == LEX_RBRACE)
             return pol_fail(ps, "unexpected '%s'", ps->tok[i].s);
     }
     return 0;
@@ -485,8 +420,8 @@ static int pol_schedule_line(struct pol_parser *ps)
 
 static int pol_list_line(struct pol_parser *ps)
 {
-    if (ps->ntok > 2 || ps->tok[0].type != TOK_WORD ||
-        (ps->ntok == 2 && ps->tok[1].type != TOK_STRING))
+    if (ps->ntok > 2 || ps->tok[0].type != LEX_WORD ||
+        (ps->ntok == 2 && ps->tok[1].type != LEX_STRING))
         return pol_fail(ps, "a list line is a site and an optional \"reason\" in quotes");
     return pol_list_add(ps, ps->cur, ps->tok[0].s, ps->ntok == 2 ? ps->tok[1].s : NULL);
 }
@@ -514,7 +449,7 @@ static int pol_group_rule(struct pol_parser *ps, struct pol_group *g, int action
     if (n < 2)
         return pol_fail(ps, "'%s' needs at least one category", ps->tok[0].s);
     for (int i = 1; i < n; i++) {
-        if (ps->tok[i].type != TOK_WORD)
+        if (ps->tok[i].type != LEX_WORD)
             return pol_fail(ps, "expected a category name, not \"%s\"", ps->tok[i].s);
         int c = pol_category_arg(ps, ps->tok[i].s);
         if (c < 0)
@@ -540,7 +475,7 @@ static int pol_group_site(struct pol_parser *ps, struct pol_group *g, int action
 
     if (action == POLICY_WARN)
         return pol_fail(ps, "'warn site' is not supported: use allow site or block site");
-    if (ps->ntok != 4 || ps->tok[2].type != TOK_WORD || ps->tok[3].type != TOK_STRING)
+    if (ps->ntok != 4 || ps->tok[2].type != LEX_WORD || ps->tok[3].type != LEX_STRING)
         return pol_fail(ps, "write: %s site SITE \"reason\"", ps->tok[0].s);
     if (*own < 0) {
         snprintf(name, sizeof(name), "group %s %s", g->name, ps->tok[0].s);
@@ -577,7 +512,7 @@ static int pol_group_line(struct pol_parser *ps)
     const char *kw = ps->tok[0].s;
     int action = pol_find_action(kw);
 
-    if (ps->tok[0].type != TOK_WORD)
+    if (ps->tok[0].type != LEX_WORD)
         return pol_fail(ps, "expected a statement, not \"%s\"", kw);
     if (action >= 0 && ps->ntok >= 2 && strcmp(ps->tok[1].s, "site") == 0)
         return pol_group_site(ps, g, action);
@@ -667,7 +602,7 @@ static int pol_group_line(struct pol_parser *ps)
 /* Does the statement end with "{", and is that its only brace? */
 static int pol_opens_block(struct pol_parser *ps, int ntok)
 {
-    if (ps->ntok != ntok || ps->tok[ntok - 1].type != TOK_LBRACE)
+    if (ps->ntok != ntok || ps->tok[ntok - 1].type != LEX_LBRACE)
         return pol_fail(ps, "write: %s NAME%s {", ps->tok[0].s,
                         strcmp(ps->tok[0].s, "list") == 0 ? " [\"default reason\"]" : "");
     return 0;
@@ -678,7 +613,7 @@ static int pol_top_line(struct pol_parser *ps)
     struct policy *p = ps->p;
     const char *kw = ps->tok[0].s;
 
-    if (ps->tok[0].type != TOK_WORD)
+    if (ps->tok[0].type != LEX_WORD)
         return pol_fail(ps, "expected a statement, not \"%s\"", kw);
     if (strcmp(kw, "school") == 0) {
         if (pol_want_args(ps, 1, 1) < 0)
@@ -760,7 +695,7 @@ static int pol_top_line(struct pol_parser *ps)
         return 0;
     }
     if (strcmp(kw, "list") == 0) {
-        int with_reason = ps->ntok == 4 && ps->tok[2].type == TOK_STRING;
+        int with_reason = ps->ntok == 4 && ps->tok[2].type == LEX_STRING;
         if (pol_opens_block(ps, with_reason ? 4 : 3) < 0 ||
             pol_check_name(ps, "list", ps->tok[1].s) < 0)
             return -1;
@@ -802,7 +737,7 @@ static int pol_top_line(struct pol_parser *ps)
 
 static int pol_statement(struct pol_parser *ps)
 {
-    if (ps->tok[0].type == TOK_RBRACE) {
+    if (ps->tok[0].type == LEX_RBRACE) {
         if (ps->ntok != 1)
             return pol_fail(ps, "'}' must be alone on its line");
         if (ps->state == POL_TOP)
@@ -813,9 +748,9 @@ static int pol_statement(struct pol_parser *ps)
         return 0;
     }
     for (int i = 0; i < ps->ntok; i++) {
-        if (ps->tok[i].type == TOK_RBRACE)
+        if (ps->tok[i].type == LEX_RBRACE)
             return pol_fail(ps, "'}' must be alone on its line");
-        if (ps->tok[i].type == TOK_LBRACE && (ps->state != POL_TOP || i != ps->ntok - 1))
+        if (ps->tok[i].type == LEX_LBRACE && (ps->state != POL_TOP || i != ps->ntok - 1))
             return pol_fail(ps, "unexpected '{' (blocks do not nest)");
     }
     switch (ps->state) {
@@ -857,8 +792,10 @@ static int pol_parse(struct pol_parser *ps, const char *text, size_t len)
         }
         /* The statement as written, without comment or surrounding space, for "where". */
         memcpy(copy, line, n + 1);
-        if (pol_tokenize(ps, line) < 0)
-            return -1;
+        char why[128];
+        ps->ntok = lex_line(line, ps->tok, POL_MAX_TOKENS, why, sizeof(why));
+        if (ps->ntok < 0)
+            return pol_fail(ps, "%s", why);
         if (ps->ntok == 0)
             continue;
         {
