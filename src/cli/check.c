@@ -24,65 +24,28 @@ static const char check_usage[] =
     "                 or 2026-11-30T10:15:00Z (UTC); default: now\n"
     "  --json         one JSON object per URL per line\n";
 
-/*
- * A JSON string of text: invalid UTF-8 (a URL can hold any bytes) is replaced by U+FFFD so
- * the object is still printed with every key.
- */
-static json_t *check_json_string(const char *text)
-{
-    json_t *j = json_string(text);
-    size_t len = strlen(text), o = 0;
-    char *buf;
-
-    if (j)
-        return j;
-    buf = malloc(len * 3 + 1);
-    for (size_t i = 0; i < len;) {
-        unsigned char c = (unsigned char)text[i];
-        size_t n = c < 0x80             ? 1
-                   : (c & 0xe0) == 0xc0 ? 2
-                   : (c & 0xf0) == 0xe0 ? 3
-                   : (c & 0xf8) == 0xf0 ? 4
-                                        : 0;
-        json_t *one = n > 0 && i + n <= len ? json_stringn(text + i, n) : NULL;
-        if (one) {
-            memcpy(buf + o, text + i, n);
-            o += n;
-            i += n;
-            json_decref(one);
-        } else {
-            memcpy(buf + o, "\xef\xbf\xbd", 3);
-            o += 3;
-            i++;
-        }
-    }
-    j = json_stringn(buf, o);
-    free(buf);
-    return j;
-}
-
 static void check_json(const struct policy *p, const char *in, const struct url *u,
                        const struct policy_verdict *v, const char *reason, const char *why)
 {
     json_t *o = json_object();
     char *s;
 
-    json_object_set_new(o, "url", check_json_string(in));
+    json_object_set_new(o, "url", cli_json_string(in));
     if (why) {
         json_object_set_new(o, "normalized", json_null());
         json_object_set_new(o, "error", json_string(why));
     } else {
         json_t *cats = json_array();
         json_object_set_new(o, "normalized", json_string(u->text));
-        json_object_set_new(o, "group", check_json_string(policy_group_name(p, v->group)));
+        json_object_set_new(o, "group", cli_json_string(policy_group_name(p, v->group)));
         json_object_set_new(o, "action", json_string(policy_action_name(v->action)));
         for (int c = 0; c < POLICY_MAX_CATEGORIES; c++) {
             if (v->categories[c / 64] >> (c % 64) & 1)
-                json_array_append_new(cats, check_json_string(policy_category_name(p, c)));
+                json_array_append_new(cats, cli_json_string(policy_category_name(p, c)));
         }
         json_object_set_new(o, "categories", cats);
-        json_object_set_new(o, "rule", check_json_string(v->rule));
-        json_object_set_new(o, "reason", check_json_string(reason));
+        json_object_set_new(o, "rule", cli_json_string(v->rule));
+        json_object_set_new(o, "reason", cli_json_string(reason));
         json_object_set_new(o, "inspect", json_boolean(v->inspect));
     }
     s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);

@@ -10,6 +10,7 @@
 
 struct option;
 struct policy;
+struct json_t;
 
 #define CLI_EXIT_USAGE 2
 
@@ -20,10 +21,18 @@ int cmd_serve(int argc, char **argv);
 int cmd_users(int argc, char **argv);
 int cmd_session(int argc, char **argv);
 int cmd_ca(int argc, char **argv);
+int cmd_monitor(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
+int cmd_activity(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_purge(int argc, char **argv);
+int cmd_sar(int argc, char **argv);
 
 /* The demo policy and database `make run` builds, used when none is given. */
 const char *cli_default_policy(void);
 const char *cli_default_db(void);
+/* The keyword libraries that come with haven ($HAVEN_MONITOR_DIR overrides). */
+const char *cli_default_monitor_dir(void);
 
 /*
  * Open the database at db_path and compile the policy at policy_path against
@@ -45,6 +54,9 @@ int cli_options(int argc, char **argv, const char *usage, const char *shortopts,
                 const struct option *opts, const char *allowed,
                 void (*set)(int c, char *value, void *arg), void *arg, char **pos, int npos,
                 const char *what);
+
+/* A JSON string of text; invalid UTF-8 is replaced by U+FFFD so the value is never lost. */
+struct json_t *cli_json_string(const char *text);
 
 /* Print "haven: MESSAGE" and a usage hint to standard error; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *usage, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <sys/stat.h>
 
@@ -34,6 +35,16 @@ static const char main_usage[] =
     "                      tie an IP address to a user for a while\n"
     "  ca init|export|show|mint ...\n"
     "                      the HTTPS inspection CA (docs/tls-inspection.md)\n"
+    "  monitor check [--group NAME] [--json] [TEXT...]\n"
+    "                      show what the safeguarding monitor finds in text (docs/monitoring.md)\n"
+    "  alerts list|show|resolve ...\n"
+    "                      safeguarding alerts and their outcomes (docs/alerts.md)\n"
+    "  activity USER [--around TIME] [--hours N]\n"
+    "                      one user's activity around a time\n"
+    "  report [--since TIME] [--until TIME] [--json]\n"
+    "                      a summary for the DSL and governors\n"
+    "  purge               delete what is past its retention period (docs/records.md)\n"
+    "  sar USER -o FILE    export everything held about one person (Subject Access Request)\n"
     "  version             print the version\n"
     "\n"
     "See docs/ and `haven COMMAND --help`.\n";
@@ -170,6 +181,18 @@ int main(int argc, char **argv)
         return cmd_session(argc - 1, argv + 1);
     if (strcmp(argv[1], "ca") == 0)
         return cmd_ca(argc - 1, argv + 1);
+    if (strcmp(argv[1], "monitor") == 0)
+        return cmd_monitor(argc - 1, argv + 1);
+    if (strcmp(argv[1], "alerts") == 0)
+        return cmd_alerts(argc - 1, argv + 1);
+    if (strcmp(argv[1], "activity") == 0)
+        return cmd_activity(argc - 1, argv + 1);
+    if (strcmp(argv[1], "report") == 0)
+        return cmd_report(argc - 1, argv + 1);
+    if (strcmp(argv[1], "purge") == 0)
+        return cmd_purge(argc - 1, argv + 1);
+    if (strcmp(argv[1], "sar") == 0)
+        return cmd_sar(argc - 1, argv + 1);
     if (strcmp(argv[1], "version") == 0 || strcmp(argv[1], "--version") == 0) {
         printf("haven %s\n", HAVEN_VERSION);
         return 0;
@@ -180,4 +203,41 @@ int main(int argc, char **argv)
         return 0;
     }
     return cli_usage_error(main_usage, "unknown command '%s'", argv[1]);
+}
+
+/*
+ * A JSON string of text: invalid UTF-8 (a URL can hold any bytes) is replaced by U+FFFD so
+ * the object is still printed with every key.
+ */
+json_t *cli_json_string(const char *text)
+{
+    json_t *j = json_string(text);
+    size_t len = strlen(text), o = 0;
+    char *buf;
+
+    if (j)
+        return j;
+    buf = malloc(len * 3 + 1);
+    for (size_t i = 0; i < len;) {
+        unsigned char c = (unsigned char)text[i];
+        size_t n = c < 0x80             ? 1
+                   : (c & 0xe0) == 0xc0 ? 2
+                   : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4
+                                        : 0;
+        json_t *one = n > 0 && i + n <= len ? json_stringn(text + i, n) : NULL;
+        if (one) {
+            memcpy(buf + o, text + i, n);
+            o += n;
+            i += n;
+            json_decref(one);
+        } else {
+            memcpy(buf + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        }
+    }
+    j = json_stringn(buf, o);
+    free(buf);
+    return j;
 }

@@ -53,6 +53,9 @@ enum cfg_type {
 #define CFG_DOMAIN 0x20u   /* word: a domain name */
 #define CFG_GROUP 0x40u    /* word: a group name */
 #define CFG_HEADER 0x80u   /* string: sent in an HTTP header; no '"' or '\' */
+#define CFG_EMAIL 0x100u   /* word: an e-mail address */
+#define CFG_URL 0x200u     /* string or word: an http://, https://, smtp:// or smtps:// URL */
+#define CFG_CLOCK 0x400u   /* string: a time of day, HH:MM */
 
 struct cfg_option {
     const char *section; /* starts a section of the reference and the dump */
@@ -174,6 +177,58 @@ static const struct cfg_option cfg_options[] = {
      "system's; \"\" = the system's only."},
     {NULL, "tls-leaf-cache", CFG_INT, 0, OFF(tls_leaf_cache), 0, 16, 10000000, 0, 0, "10000", "N",
      "How many minted site certificates to keep for reuse."},
+
+    {"Monitoring and alerts", "monitor-dir", CFG_PATH, CFG_EMPTY, OFF(monitor_dir), 0, 0, 0, 0, 0,
+     "\"\"", "DIR",
+     "The keyword libraries (every *.lib file in DIR, docs/monitoring.md); \"\" = the libraries "
+     "that come with haven."},
+    {NULL, "monitor-page-max", CFG_SIZE, 0, OFF(monitor_page_max), 0, 0, 64 * MIB, 0, 0, "256K",
+     "SIZE",
+     "How much text of each web page (after decompression, without markup) the monitor reads; "
+     "0 = read search terms only, not pages."},
+    {NULL, "alert-email-to", CFG_WORD, CFG_LIST | CFG_EMPTY | CFG_EMAIL, OFF(alert_email_to),
+     OFF(nalert_email_to), 0, 0, 0, 32, "\"\"", "ADDRESS...",
+     "Who receives alerts by e-mail: the DSL and deputies; \"\" = no e-mail."},
+    {NULL, "alert-urgent-to", CFG_WORD, CFG_LIST | CFG_EMPTY | CFG_EMAIL, OFF(alert_urgent_to),
+     OFF(nalert_urgent_to), 0, 0, 0, 32, "\"\"", "ADDRESS...",
+     "Who else receives severity-5 alerts (risk to life) at once, day or night, besides "
+     "alert-email-to."},
+    {NULL, "alert-email-from", CFG_STRING, CFG_EMAIL, OFF(alert_email_from), 0, 0, 0, 0, 0,
+     "haven@localhost", "ADDRESS", "The sender address of alert e-mails."},
+    {NULL, "alert-smtp", CFG_STRING, CFG_EMPTY | CFG_URL, OFF(alert_smtp), 0, 0, 0, 0, 0,
+     "smtp://127.0.0.1:25", "URL",
+     "The mail relay alerts are sent through: smtp://HOST:PORT (upgraded with STARTTLS when the "
+     "relay offers it) or smtps://HOST:PORT."},
+    {NULL, "alert-smtp-user", CFG_STRING, CFG_EMPTY, OFF(alert_smtp_user), 0, 0, 0, 0, 0, "\"\"",
+     "NAME", "The user name for the mail relay; \"\" = no authentication."},
+    {NULL, "alert-smtp-password-file", CFG_PATH, CFG_EMPTY, OFF(alert_smtp_password_file), 0, 0,
+     0, 0, 0, "\"\"", "FILE",
+     "A file holding the mail relay's password on its first line (keep it readable by haven "
+     "only)."},
+    {NULL, "alert-webhook", CFG_WORD, CFG_LIST | CFG_EMPTY | CFG_URL, OFF(alert_webhook),
+     OFF(nalert_webhook), 0, 0, 0, 8, "\"\"", "URL...",
+     "URLs that receive each alert as a JSON POST (a local authority or a moderation service)."},
+    {NULL, "alert-syslog", CFG_BOOL, 0, OFF(alert_syslog), 0, 0, 0, 0, 0, "on", "on|off",
+     "Also write each alert to syslog (facility auth, priority warning; crit for severity 5)."},
+    {NULL, "alert-dedup", CFG_DURATION, 0, OFF(alert_dedup_ms), 0, 0, 7 * MS_D, 0, 0, "1h",
+     "DURATION",
+     "A second match for the same user and theme within this time is recorded but not sent "
+     "again, unless its severity is higher."},
+    {NULL, "alert-digest-at", CFG_STRING, CFG_CLOCK, OFF(alert_digest_at), 0, 0, 0, 0, 0, "16:00", "HH:MM",
+     "When the daily digest of lower-severity matches is sent (local time)."},
+    {NULL, "console-url", CFG_STRING, CFG_EMPTY | CFG_URL, OFF(console_url), 0, 0, 0, 0, 0,
+     "\"\"", "URL",
+     "The address of haven's console, for the activity link in alerts; \"\" = alerts give "
+     "the `haven activity` command instead."},
+    {NULL, "retain-events", CFG_DURATION, 0, OFF(retain_events_ms), 0, MS_D, 10 * 366 * MS_D, 0, 0,
+     "365d", "DURATION",
+     "How long blocks, warnings, searches and keyword matches are kept in the database."},
+    {NULL, "retain-rollups", CFG_DURATION, 0, OFF(retain_rollups_ms), 0, MS_D, 10 * 366 * MS_D, 0,
+     0, "90d", "DURATION", "How long hourly summaries of allowed traffic are kept."},
+    {NULL, "retain-alerts", CFG_DURATION, 0, OFF(retain_alerts_ms), 0, MS_D, 50 * 366 * MS_D, 0,
+     0, "2557d", "DURATION",
+     "How long alerts, their outcomes and deliveries are kept (default 7 years; move records "
+     "of concern into the school's safeguarding record system)."},
 
     {"Browser set-up (PAC)", "pac-proxy", CFG_ADDR, CFG_EMPTY, OFF(pac_proxy), 0, 0, 0, 0, 0,
      "\"\"", "HOST:PORT",
@@ -722,9 +777,69 @@ static void *cfg_list_append(struct config *c, const struct cfg_option *o)
     return arr + (size_t)(*n)++ * esz;
 }
 
+/* local@domain: no spaces, quotes, angle brackets or control characters (they would break
+ * the mail headers), one '@' with text before it and a domain name after it. */
+static int cfg_email_ok(const char *w)
+{
+    const char *at = strchr(w, '@');
+
+    if (!at || at == w || strchr(at + 1, '@') || strlen(w) > 254)
+        return 0;
+    for (const unsigned char *s = (const unsigned char *)w; *s; s++) {
+        if (*s <= ' ' || *s >= 0x7f || strchr("\"<>(),;:\\[]", *s))
+            return 0;
+    }
+    return cfg_hostname_ok(at + 1, strlen(at + 1));
+}
+
+/* scheme://host... with one of the schemes haven speaks, and no spaces. */
+static int cfg_url_ok(const char *v)
+{
+    static const char *const schemes[] = {"http://", "https://", "smtp://", "smtps://"};
+
+    for (const unsigned char *s = (const unsigned char *)v; *s; s++) {
+        if (*s <= ' ' || *s == 0x7f)
+            return 0;
+    }
+    for (size_t i = 0; i < HAVEN_ARRAY_LEN(schemes); i++) {
+        size_t n = strlen(schemes[i]);
+        if (strncasecmp(v, schemes[i], n) == 0)
+            return v[n] != '\0' && v[n] != '/';
+    }
+    return 0;
+}
+
+/* HH:MM, 00:00 to 23:59. */
+static int cfg_clock_ok(const char *v)
+{
+    return strlen(v) == 5 && v[0] >= '0' && v[0] <= '2' && v[1] >= '0' && v[1] <= '9' &&
+           (v[0] - '0') * 10 + (v[1] - '0') < 24 && v[2] == ':' && v[3] >= '0' && v[3] <= '5' &&
+           v[4] >= '0' && v[4] <= '9';
+}
+
+/* The checks of the CFG_EMAIL, CFG_URL and CFG_CLOCK flags; 0 when v passes. */
+static int cfg_form_ok(struct cfg_parser *ps, const struct cfg_option *o, const char *v)
+{
+    if ((o->flags & CFG_EMAIL) && !cfg_email_ok(v))
+        return cfg_fail(ps, "'%s': '%.300s' is not an e-mail address (name@example.org)", o->name,
+                        v);
+    if ((o->flags & CFG_URL) && !cfg_url_ok(v))
+        return cfg_fail(ps,
+                        "'%s': '%.300s' is not a URL starting with http://, https://, smtp:// "
+                        "or smtps://",
+                        o->name, v);
+    if ((o->flags & CFG_CLOCK) && !cfg_clock_ok(v))
+        return cfg_fail(ps, "'%s' must be a time of day from 00:00 to 23:59, not '%.64s'", o->name,
+                        v);
+    return 0;
+}
+
 static int cfg_word_ok(struct cfg_parser *ps, const struct cfg_option *o, const char *w)
 {
     size_t len = strlen(w);
+
+    if (o->flags & (CFG_EMAIL | CFG_URL))
+        return cfg_form_ok(ps, o, w);
 
     if (o->flags & CFG_DOMAIN) {
         if (!cfg_hostname_ok(w, len) || strchr(w, '_'))
@@ -794,6 +909,8 @@ static int cfg_value(struct cfg_parser *ps, const struct cfg_option *o, const ch
                             o->type == CFG_PATH ? CFG_PATH_MAX : CFG_TEXT_MAX);
         if ((o->flags & CFG_HEADER) && strpbrk(v, "\"\\"))
             return cfg_fail(ps, "'%s' may not contain '\"' or '\\'", o->name);
+        if (*v != '\0' && cfg_form_ok(ps, o, v) < 0)
+            return -1;
         char **p = slot;
         free(*p);
         *p = xstrdup(v);
@@ -1381,6 +1498,10 @@ static const char *cfg_type_name(const struct cfg_option *o)
     case CFG_CIDR:
         return (o->flags & CFG_LIST) ? "list of address ranges" : "address range";
     case CFG_WORD:
+        if (o->flags & CFG_EMAIL)
+            return "list of e-mail addresses";
+        if (o->flags & CFG_URL)
+            return "list of URLs";
         return (o->flags & CFG_DOMAIN) ? "list of domain names" : "list of group names";
     case CFG_NETWORK:
         return "address range and group name; repeatable";

@@ -109,6 +109,26 @@ struct config {
     char *ca_dir;      /* the inspection CA */
     char *upstream_ca; /* "" = system trust store only */
     int tls_leaf_cache;
+
+    char *monitor_dir; /* "" = the libraries that come with haven */
+    size_t monitor_page_max;
+    char **alert_email_to;
+    int nalert_email_to;
+    char **alert_urgent_to;
+    int nalert_urgent_to;
+    char *alert_email_from;
+    char *alert_smtp; /* "" = no e-mail */
+    char *alert_smtp_user;
+    char *alert_smtp_password_file;
+    char **alert_webhook;
+    int nalert_webhook;
+    int alert_syslog;
+    int64_t alert_dedup_ms;
+    char *alert_digest_at; /* "HH:MM" */
+    char *console_url;
+    int64_t retain_events_ms;
+    int64_t retain_rollups_ms;
+    int64_t retain_alerts_ms;
 };
 
 /*

@@ -288,26 +288,26 @@ static int lib_language(struct lib_parser *ps)
     return 0;
 }
 
-static int lib_unknown_theme(struct lib_parser *ps, const char *name)
+const char *library_theme_suggest(const char *name)
 {
     const char *names[LIB_NTHEMES];
-    const char *best;
 
     for (size_t i = 0; i < HAVEN_ARRAY_LEN(lib_theme_aliases); i++) {
         if (strcmp(name, lib_theme_aliases[i][0]) == 0)
-            return lib_fail(ps, "unknown theme '%s' (did you mean '%s'?)", name,
-                            lib_theme_aliases[i][1]);
+            return lib_theme_aliases[i][1];
     }
     for (int i = 0; i < LIB_NTHEMES; i++)
         names[i] = lib_themes[i].name;
-    best = lib_suggest(name, names, LIB_NTHEMES);
+    return lib_suggest(name, names, LIB_NTHEMES);
+}
+
+static int lib_unknown_theme(struct lib_parser *ps, const char *name)
+{
+    const char *best = library_theme_suggest(name);
+
     if (best)
         return lib_fail(ps, "unknown theme '%.64s' (did you mean '%s'?)", name, best);
-    return lib_fail(ps,
-                    "unknown theme '%.64s' (the themes are suicide, self-harm, eating-disorders, "
-                    "bullying, sexual-exploitation, extremism, drugs, weapons-violence, "
-                    "pornography, gambling, hate)",
-                    name);
+    return lib_fail(ps, "unknown theme '%.64s' (the themes are %s)", name, LIB_THEME_LIST);
 }
 
 static int lib_theme_open(struct lib_parser *ps)

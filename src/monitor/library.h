@@ -123,6 +123,12 @@ const char *library_theme_name(int theme);
 const char *library_theme_4c(int theme);
 /* The theme named name, or -1. */
 int library_theme_find(const char *name);
+/* For a name that is not a theme, the theme it most likely means ("grooming" ->
+ * "sexual-exploitation", "suicde" -> "suicide"), or NULL. */
+const char *library_theme_suggest(const char *name);
+#define LIB_THEME_LIST                                                                             \
+    "suicide, self-harm, eating-disorders, bullying, sexual-exploitation, extremism, drugs, "      \
+    "weapons-violence, pornography, gambling, hate"
 
 /* Is code a language haven has libraries for ("en", "pl", ...)? 1 or 0. */
 int library_language_known(const char *code);

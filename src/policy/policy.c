@@ -26,6 +26,7 @@
 #include "common/tz.h"
 #include "common/xalloc.h"
 #include "http/url.h"
+#include "monitor/library.h"
 #include "policy/policy.h"
 
 #define POL_LINE_MAX 4096
@@ -91,6 +92,7 @@ struct pol_group {
     int nconnect;                          /* 0: any port */
     char *connect_where;                   /* NULL: the default */
     char *ip_where;
+    struct policy_monitor monitor;
 };
 
 struct pol_reason {
@@ -506,6 +508,52 @@ static int pol_ports(struct pol_parser *ps, uint16_t *ports, int *n, char **wher
     return 0;
 }
 
+/* "alert-severity N" (1-5) or "block-score N" (0 = off, up to 10000). */
+static int pol_monitor_number(struct pol_parser *ps, struct pol_group *g)
+{
+    int sev = ps->tok[0].s[0] == 'a';
+    long hi = sev ? 5 : 10000;
+    char *end;
+    long v;
+
+    if (pol_want_args(ps, 1, 1) < 0)
+        return -1;
+    errno = 0;
+    v = strtol(ps->tok[1].s, &end, 10);
+    if (errno || *end || !isdigit((unsigned char)ps->tok[1].s[0]) || v < (sev ? 1 : 0) || v > hi)
+        return pol_fail(ps, "%s must be a whole number from %d to %ld, not '%s'", ps->tok[0].s,
+                        sev ? 1 : 0, hi, ps->tok[1].s);
+    if (sev)
+        g->monitor.alert_severity = (int)v;
+    else
+        g->monitor.block_score = (int)v;
+    return 0;
+}
+
+/* "alert-themes all" or "alert-themes THEME..." */
+static int pol_alert_themes(struct pol_parser *ps, struct pol_group *g)
+{
+    if (pol_want_args(ps, 1, POL_MAX_TOKENS) < 0)
+        return -1;
+    if (ps->ntok == 2 && strcmp(ps->tok[1].s, "all") == 0) {
+        g->monitor.themes = (1u << LIB_NTHEMES) - 1;
+        return 0;
+    }
+    g->monitor.themes = 0;
+    for (int i = 1; i < ps->ntok; i++) {
+        int t = library_theme_find(ps->tok[i].s);
+        if (t < 0) {
+            const char *near = library_theme_suggest(ps->tok[i].s);
+            if (near)
+                return pol_fail(ps, "unknown theme '%s' (did you mean '%s'?)", ps->tok[i].s, near);
+            return pol_fail(ps, "unknown theme '%s' (the themes are %s)", ps->tok[i].s,
+                            LIB_THEME_LIST);
+        }
+        g->monitor.themes |= 1u << t;
+    }
+    return 0;
+}
+
 static int pol_group_line(struct pol_parser *ps)
 {
     struct pol_group *g = &ps->p->groups[ps->cur];
@@ -588,6 +636,12 @@ static int pol_group_line(struct pol_parser *ps)
         g->unsafe_search_block = ps->tok[1].s[0] == 'b';
         return 0;
     }
+    if (strcmp(kw, "monitor") == 0)
+        return pol_want_args(ps, 1, 1) < 0 ? -1 : pol_on_off(ps, ps->tok[1].s, &g->monitor.on);
+    if (strcmp(kw, "alert-severity") == 0 || strcmp(kw, "block-score") == 0)
+        return pol_monitor_number(ps, g);
+    if (strcmp(kw, "alert-themes") == 0)
+        return pol_alert_themes(ps, g);
     if (strcmp(kw, "ports") == 0)
         return pol_ports(ps, g->ports, &g->nports, &g->ports_where);
     if (strcmp(kw, "connect-ports") == 0)
@@ -595,7 +649,8 @@ static int pol_group_line(struct pol_parser *ps)
     return pol_fail(ps,
                     "unknown statement '%s' in a group (expected allow, warn, block, "
                     "default, allow-list, block-list, safe-search, youtube, unsafe-search, "
-                    "block-ip-hosts, ports, connect-ports, inspect, no-sni or description)",
+                    "block-ip-hosts, ports, connect-ports, inspect, no-sni, monitor, "
+                    "alert-severity, alert-themes, block-score or description)",
                     kw);
 }
 
@@ -724,6 +779,9 @@ static int pol_top_line(struct pol_parser *ps)
         g->youtube = POLICY_YOUTUBE_MODERATE;
         g->unsafe_search_block = 1;
         g->connect_ports[0] = 443;
+        g->monitor.on = 1;
+        g->monitor.alert_severity = 3;
+        g->monitor.themes = (1u << LIB_NTHEMES) - 1;
         g->nconnect = 1;
         ps->cur = p->ngroups++;
         ps->state = POL_GROUP;
@@ -1509,6 +1567,13 @@ const char *policy_inspecting_group(const struct policy *p)
             return p->groups[i].name;
     }
     return NULL;
+}
+
+const struct policy_monitor *policy_group_monitor(const struct policy *p, int group)
+{
+    if (group < 0 || group >= (int)p->ngroups)
+        group = p->default_group;
+    return &p->groups[group].monitor;
 }
 
 int policy_no_sni_block(const struct policy *p, int group)

@@ -113,6 +113,17 @@ const char *policy_inspecting_group(const struct policy *p);
 /* Does the group block TLS connections whose hello names no server (`no-sni block`)? */
 int policy_no_sni_block(const struct policy *p, int group);
 
+/* What the safeguarding monitor does for a group (docs/monitoring.md). */
+struct policy_monitor {
+    int on;             /* `monitor on|off` (default on) */
+    int alert_severity; /* `alert-severity N`: matches this severe or more alert (default 3) */
+    unsigned themes;    /* `alert-themes`: bit (1u << theme) per enum lib_theme (default all) */
+    int block_score;    /* `block-score N`: a page or search scoring this much is blocked; 0 off */
+};
+
+/* The group's monitor settings (an unknown group: the default group's). */
+const struct policy_monitor *policy_group_monitor(const struct policy *p, int group);
+
 /*
  * The same decision, and also the reason in plain English for the block page
  * and the log ("roblox.com is in the category Games (list ut1/games), which is
