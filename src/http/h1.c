@@ -855,6 +855,8 @@ int h1_chunked_scan(struct h1_chunked *c, const char *in, size_t len, size_t *us
             uint64_t n = len - i;
             if (n > c->size)
                 n = c->size;
+            if (c->on_data)
+                c->on_data(c->arg, in + i, (size_t)n);
             i += (size_t)n;
             c->size -= n;
             c->body_len += n;

@@ -203,6 +203,10 @@ struct h1_chunked {
     size_t max_trailer; /* cap on the trailer section, from h1_limits.max_head */
     uint64_t body_len;  /* data bytes seen so far (the decoded length) */
     const char *error;  /* after -1: a short static English message */
+    /* Optional: called with each run of data bytes as they are scanned (the decoded body,
+     * in order, without sizes or CRLFs); set after h1_chunked_init. */
+    void (*on_data)(void *arg, const char *data, size_t len);
+    void *arg;
 };
 
 /* Start scanning a new chunked body; lim may be NULL for the defaults. */

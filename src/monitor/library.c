@@ -187,11 +187,12 @@ static const char *lib_suggest(const char *name, const char *const *cands, size_
 
 /*
  * Lower-case text into out (LIB_TEXT_BUF bytes) with single spaces between
- * words. what names the thing in messages ("phrase"). Returns the number of
- * words, or -1 after lib_fail.
+ * words. what names the thing in messages ("phrase"). star: a '*' may end the
+ * last word (a prefix: "starv*"). Returns the number of words, or -1 after
+ * lib_fail.
  */
 static int lib_text(struct lib_parser *ps, const char *what, const char *text, int maxwords,
-                    char *out, size_t *outlen)
+                    int star, char *out, size_t *outlen)
 {
     const utf8proc_uint8_t *s = (const utf8proc_uint8_t *)text;
     size_t len = strlen(text), pos = 0, o = 0;
@@ -227,6 +228,19 @@ static int lib_text(struct lib_parser *ps, const char *what, const char *text, i
         return lib_fail(ps, "empty %s", what);
     if (words > maxwords)
         return lib_fail(ps, "%s \"%s\" has %d words (the limit is %d)", what, out, words, maxwords);
+    const char *st = strchr(out, '*');
+    if (st && !star)
+        return lib_fail(ps, "%s \"%s\": '*' is only for phrases and context words", what, out);
+    if (st) {
+        const char *last = strrchr(out, ' ');
+        size_t wlen = (size_t)(st - (last ? last + 1 : out));
+        if (st[1] != '\0')
+            return lib_fail(ps, "%s \"%s\": '*' may only end the last word", what, out);
+        if (wlen < 3)
+            return lib_fail(ps,
+                            "%s \"%s\": a word ending in '*' needs at least 3 letters before it",
+                            what, out);
+    }
     return words;
 }
 
@@ -391,7 +405,7 @@ static int lib_context(struct lib_parser *ps, int *i)
     while (*i < ps->ntok && !lib_is_context(&ps->tok[*i])) {
         if (ps->tok[*i].type != LEX_WORD && ps->tok[*i].type != LEX_STRING)
             return lib_fail(ps, "unexpected '%s'", ps->tok[*i].s);
-        if (lib_text(ps, "context word", ps->tok[*i].s, 1, out, &outlen) < 0)
+        if (lib_text(ps, "context word", ps->tok[*i].s, 1, 1, out, &outlen) < 0)
             return -1;
         l->words = xgrow(l->words, &l->words_cap, l->nwords + 1, sizeof(*l->words));
         l->words[l->nwords++] = lib_keep(l, out, outlen);
@@ -422,7 +436,7 @@ static int lib_phrase_line(struct lib_parser *ps)
         return lib_fail(ps, "write: phrase \"WORDS\" [SEVERITY] [context +N \"word\" ...]");
     if (ps->tok[1].type != LEX_STRING)
         return lib_fail(ps, "write the phrase in double quotes: phrase \"%.64s\"", ps->tok[1].s);
-    ph.nwords = lib_text(ps, "phrase", ps->tok[1].s, LIB_PHRASE_WORDS, out, &outlen);
+    ph.nwords = lib_text(ps, "phrase", ps->tok[1].s, LIB_PHRASE_WORDS, 1, out, &outlen);
     if (ph.nwords < 0)
         return -1;
     for (size_t k = t->first; k < t->end; k++) {
@@ -495,7 +509,7 @@ static int lib_exclude_phrase(struct lib_parser *ps)
         return lib_fail(ps, "write: exclude \"LONGER PHRASE\" (one per line)");
     if (ps->tok[1].type != LEX_STRING)
         return lib_fail(ps, "write the phrase in double quotes: exclude \"%.64s\"", ps->tok[1].s);
-    if (lib_text(ps, "exclusion", ps->tok[1].s, LIB_EXCLUDE_WORDS, out, &outlen) < 0)
+    if (lib_text(ps, "exclusion", ps->tok[1].s, LIB_EXCLUDE_WORDS, 0, out, &outlen) < 0)
         return -1;
     first = lib_find_exclusion(ps->l, LIB_EXCLUDE_PHRASE, out, ps->theme);
     if (first)
@@ -562,14 +576,16 @@ static int lib_exclude_group(struct lib_parser *ps)
     return 0;
 }
 
-/* Does the phrase p occur in text on word boundaries? */
+/* Does the phrase p occur in text on word boundaries (a final '*' matching any ending)? */
 static int lib_contains_words(const char *text, const char *p)
 {
     size_t tl = strlen(text), pl = strlen(p);
+    int prefix = pl > 0 && p[pl - 1] == '*';
 
+    pl -= (size_t)prefix;
     for (size_t i = 0; i + pl <= tl; i++) {
         if ((i == 0 || text[i - 1] == ' ') && memcmp(text + i, p, pl) == 0 &&
-            (i + pl == tl || text[i + pl] == ' '))
+            (prefix || i + pl == tl || text[i + pl] == ' '))
             return 1;
     }
     return 0;

@@ -43,6 +43,7 @@ enum match_kind { PAT_PHRASE, PAT_CONTEXT, PAT_EXCLUDE };
 
 struct match_pat {
     uint8_t kind;
+    uint8_t prefix; /* the last word is a prefix ("starv*"): the literal has no final space */
     uint16_t len;   /* bytes of the literal, its spaces included */
     uint16_t words; /* words in it */
     uint32_t index; /* into db->phrases, db->words or db->excl */
@@ -154,6 +155,8 @@ static void match_add_pat(struct match_builder *b, int kind, uint32_t index, con
         words += lit[i] == ' ';
     db->pats = xgrow(db->pats, &b->pats_cap, db->npats + 1, sizeof(*db->pats));
     db->pats[db->npats].kind = (uint8_t)kind;
+    db->pats[db->npats].prefix = lit[len - 1] != ' ';
+    words += lit[len - 1] != ' ';
     db->pats[db->npats].len = (uint16_t)len;
     db->pats[db->npats].words = (uint16_t)words;
     db->pats[db->npats].index = index;
@@ -161,20 +164,24 @@ static void match_add_pat(struct match_builder *b, int kind, uint32_t index, con
 }
 
 /*
- * Add lit (normalised, " w w ") as a pattern, and its variants with double ASCII letters
- * made single (the normaliser turns "killll" into "kil"), each its own pattern with its
- * own length.
+ * Add lit (normalised, " w w ") as a pattern, and, when it has two words or more, its
+ * variants with double ASCII letters made single (the normaliser turns "killll" into
+ * "kil"), each its own pattern with its own length. One word alone gets no variants:
+ * made single, a word is too often another word ("nigger" would match "niger").
  */
 static void match_add_variants(struct match_builder *b, int kind, uint32_t index, const char *lit,
                                size_t len)
 {
+    size_t spaces = 0; /* counts words, below */
     size_t pos[MATCH_VARIANT_BITS];
     int npos = 0;
     char buf[MATCH_LIT_MAX];
 
-    for (size_t i = 1; i + 1 < len && npos < MATCH_VARIANT_BITS; i++) {
-        if (lit[i] >= 'a' && lit[i] <= 'z' && lit[i + 1] == lit[i] &&
-            (i + 2 >= len || lit[i + 2] != lit[i]))
+    for (size_t i = 1; i < len; i++)
+        spaces += lit[i] == ' ';
+    spaces += lit[len - 1] != ' '; /* now the words: a prefix has no final space */
+    for (size_t i = 1; spaces >= 2 && i + 1 < len && npos < MATCH_VARIANT_BITS; i++) {
+        if (lit[i] >= 'a' && lit[i] <= 'z' && lit[i + 1] == lit[i])
             pos[npos++] = i;
     }
     for (unsigned mask = 0; mask < (1u << npos); mask++) {
@@ -193,19 +200,25 @@ static void match_add_variants(struct match_builder *b, int kind, uint32_t index
     }
 }
 
-/* Normalise text into " w w " in out; 0, or -1 when nothing of it is left. */
+/*
+ * Normalise text into " w w " in out; a final '*' (a prefix) leaves the final space off:
+ * " w w". 0, or -1 when nothing of it is left.
+ */
 static int match_norm(const char *text, char *out, size_t size, size_t *len)
 {
+    size_t tl = strlen(text);
+    int prefix = tl > 0 && text[tl - 1] == '*';
     struct norm n;
 
-    if (norm_text(text, strlen(text), 0, &n) < 0)
+    if (norm_text(text, tl - (size_t)prefix, 0, &n) < 0)
         return -1;
     if (n.len < 3 || n.len >= size) {
         norm_free(&n);
         return -1;
     }
     memcpy(out, n.text, n.len + 1);
-    *len = n.len;
+    *len = n.len - (size_t)prefix;
+    out[*len] = '\0';
     norm_free(&n);
     return 0;
 }
@@ -564,7 +577,8 @@ static int match_on_hit(unsigned id, unsigned long long from, unsigned long long
     struct match_stream *ms = arg;
     const struct match_pat *pat = &ms->db->pats[id];
     uint64_t start = to - pat->len;
-    uint64_t w1 = match_spaces_before(ms, to) - 2; /* the last word: before the final space */
+    /* The last word: before the final space, or (a prefix) the word the match ends in. */
+    uint64_t w1 = match_spaces_before(ms, to) - (pat->prefix ? 1 : 2);
     uint64_t w0 = w1 + 1 - pat->words;
 
     (void)from;

@@ -14,9 +14,10 @@
  *
  * The rules, applied at close (docs/monitoring.md):
  *   - every library applies to all text, whatever its language;
- *   - a phrase matches on whole words of the normalised text; a phrase with a
- *     double letter also matches with that letter single ("kill" matches the
- *     "kil" the normaliser makes of "killlll");
+ *   - a phrase matches on whole words of the normalised text; a phrase of two
+ *     words or more with a double letter also matches with that letter single
+ *     ("kill myself" matches the "kil myself" the normaliser makes of "killlll
+ *     myself"); a '*' ending the last word matches any ending ("starv*");
  *   - a match inside an `exclude` phrase of its theme is dropped;
  *   - a context list moves the severity when one of its words is within
  *     LIB_CONTEXT_WINDOW words of the match; the result is kept in 1..5;

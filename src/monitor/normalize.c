@@ -105,6 +105,37 @@ static int is_mark_cat(utf8proc_category_t c)
     return c == UTF8PROC_CATEGORY_MN || c == UTF8PROC_CATEGORY_MC || c == UTF8PROC_CATEGORY_ME;
 }
 
+/*
+ * Rule 3b: letters written more than one way by the people who type them. Returns the
+ * code point to keep, or 0 to delete it. Runs on decomposed text, so "أ" arrives as
+ * alef + hamza above and loses the hamza here.
+ */
+static uint32_t fold_cp(uint32_t cp)
+{
+    if (cp < 0x142)
+        return cp;
+    if (cp == 0x142) /* Polish l with stroke: "szkoła" is typed "szkola" */
+        return 'l';
+    if ((cp >= 0x064B && cp <= 0x065F) || cp == 0x0670 || cp == 0x0640)
+        return 0; /* Arabic-script harakat, hamza and madda marks, superscript alef, tatweel */
+    if (cp == 0x093C || cp == 0x09BC || cp == 0x0A3C)
+        return 0; /* nukta: Devanagari, Bengali, Gurmukhi */
+    switch (cp) {
+    case 0x0671: /* alef wasla */
+        return 0x0627;
+    case 0x0629: /* teh marbuta */
+    case 0x06C1: /* heh goal (Urdu) */
+        return 0x0647;
+    case 0x0649: /* alef maksura */
+    case 0x06CC: /* Farsi yeh (Urdu) */
+        return 0x064A;
+    case 0x06A9: /* keheh (Urdu kaf) */
+        return 0x0643;
+    default:
+        return cp;
+    }
+}
+
 /* Class of a code point that has already been normalised. */
 static uint8_t cp_class(uint32_t cp)
 {
@@ -209,7 +240,11 @@ static int pass1_cluster(struct vec *v, const uint8_t *in, size_t len, uint32_t 
     }
     /* Rule 3: marks go when their base is Latin; enclosing marks always go. */
     for (i = 0; i < n; i++) {
-        utf8proc_category_t c = utf8proc_category(buf[i]);
+        utf8proc_category_t c;
+        buf[i] = (utf8proc_int32_t)fold_cp((uint32_t)buf[i]);
+        if (buf[i] == 0)
+            continue;
+        c = utf8proc_category(buf[i]);
         if (c == UTF8PROC_CATEGORY_CF)
             continue; /* format characters go, and are no base for marks */
         if (is_mark_cat(c)) {
@@ -318,11 +353,12 @@ static int pass1(struct vec *v, const uint8_t *in, size_t len)
             if (p->decomp_seqindex == UINT16_MAX && p->casefold_seqindex == UINT16_MAX &&
                 !p->ignorable && !is_mark_cat((utf8proc_category_t)p->category) &&
                 !is_jamo((uint32_t)cp)) {
-                uint8_t c = cp_class((uint32_t)cp);
+                uint32_t f = fold_cp((uint32_t)cp);
+                uint8_t c = f ? cp_class(f) : C_DROP;
                 if (vec_reserve(v, 1) < 0)
                     return -1;
                 if (c != C_DROP)
-                    vec_put(v, (uint32_t)cp, (uint32_t)start, c);
+                    vec_put(v, f, (uint32_t)start, c);
                 continue;
             }
         }

@@ -24,12 +24,19 @@
  *     script ("café" -> "cafe", Polish "zabić się" -> "zabic sie", Romanian
  *     "ș" -> "s", Welsh "ŵ" -> "w", "ŷ" -> "y"), and enclosing marks (keycaps,
  *     circles) are always removed. Marks on any other script are KEPT: in
- *     Bengali, Gurmukhi, Devanagari and Arabic the marks are vowel signs and
- *     harakat that change the word, and utf8proc's STRIPMARK would delete them
- *     ("কি" would become "ক"), so it is not used. Letters without a
- *     decomposition stay as they are (Polish "ł", Turkish "ı", German "ß" is
- *     case-folded to "ss"). A mark with no letter or digit before it is a
- *     separator.
+ *     Bengali, Gurmukhi and Devanagari the marks are vowel signs that change
+ *     the word, and utf8proc's STRIPMARK would delete them ("কি" would become
+ *     "ক"), so it is not used (Arabic harakat, which pupils usually leave out,
+ *     go by rule 3b). Letters without a decomposition stay as they are
+ *     (Turkish "ı"; German "ß" is case-folded to "ss"), except those of rule
+ *     3b. A mark with no letter or digit before it is a separator.
+ *  3b. Folding. Letters people type more than one way are made one: Polish
+ *     "ł" -> "l"; in Arabic script (Arabic, Urdu, Shahmukhi Punjabi) harakat,
+ *     hamza and madda marks, superscript alef and tatweel are deleted (so
+ *     "أ", "إ", "آ" -> "ا", "ؤ" -> "و", "ئ" -> "ي"), teh marbuta "ة" and
+ *     Urdu heh goal "ہ" -> "ه", alef maksura "ى" and Farsi yeh "ی" -> "ي",
+ *     keheh "ک" -> "ك"; the nukta of Devanagari, Bengali and Gurmukhi is
+ *     deleted ("ਫ਼" -> "ਫ").
  *  4. Words. Letters (L*), digits (N*) and kept marks form words. Every run of
  *     anything else (whitespace, punctuation, symbols, emoji, controls,
  *     unassigned and private-use characters, invalid bytes) becomes ONE ASCII

@@ -46,6 +46,7 @@ enum policy_tier {
     POLICY_TIER_CIRCUMVENTION,
     POLICY_TIER_CATEGORY,
     POLICY_TIER_DEFAULT,
+    POLICY_TIER_CONTEXT, /* set by the proxy: a search's keyword score reached block-score */
 };
 
 enum policy_youtube { POLICY_YOUTUBE_OFF, POLICY_YOUTUBE_MODERATE, POLICY_YOUTUBE_STRICT };

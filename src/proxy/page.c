@@ -733,6 +733,29 @@ int page_metrics(struct buf *b, const struct page_metrics *mt)
                 "CONNECT tunnels whose bulk bytes the kernel relayed (splice).");
     buf_printf(b, "haven_tunnels_spliced_total %" PRIu64 "\n", mt->tunnels_spliced);
 
+    page_family(b, "haven_records_total", "counter",
+                "Safeguarding records written to the database, by kind.");
+    buf_printf(b, "haven_records_total{kind=\"event\"} %" PRIu64 "\n", mt->rec_events);
+    buf_printf(b, "haven_records_total{kind=\"rollup\"} %" PRIu64 "\n", mt->rec_rollups);
+    page_family(b, "haven_records_dropped_total", "counter",
+                "Allowed-traffic records dropped because the recorder's queue was full.");
+    buf_printf(b, "haven_records_dropped_total %" PRIu64 "\n", mt->rec_dropped);
+    page_family(b, "haven_records_spooled_total", "counter",
+                "Safeguarding records written to the spool file because the queue was full.");
+    buf_printf(b, "haven_records_spooled_total %" PRIu64 "\n", mt->rec_spooled);
+    page_family(b, "haven_alerts_total", "counter",
+                "Safeguarding alerts raised; suppressed: repeats within alert-dedup.");
+    buf_printf(b, "haven_alerts_total{suppressed=\"no\"} %" PRIu64 "\n",
+               mt->alerts - mt->alerts_suppressed);
+    buf_printf(b, "haven_alerts_total{suppressed=\"yes\"} %" PRIu64 "\n", mt->alerts_suppressed);
+    page_family(b, "haven_alert_deliveries_total", "counter",
+                "Alert deliveries (e-mail, webhook, syslog), by result.");
+    buf_printf(b, "haven_alert_deliveries_total{result=\"sent\"} %" PRIu64 "\n", mt->alert_sent);
+    buf_printf(b, "haven_alert_deliveries_total{result=\"retry\"} %" PRIu64 "\n",
+               mt->alert_retries);
+    buf_printf(b, "haven_alert_deliveries_total{result=\"failed\"} %" PRIu64 "\n",
+               mt->alert_failed);
+
     page_family(b, "haven_log_queue_drops_total", "counter",
                 "Access-log events dropped because the queue was full.");
     buf_printf(b, "haven_log_queue_drops_total %" PRIu64 "\n", mt->log_queue_drops);

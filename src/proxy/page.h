@@ -188,6 +188,9 @@ struct page_metrics {
     int tls;                /* HTTPS inspection is available: the tls_ numbers mean something */
     uint64_t tls_inspected; /* CONNECTs decrypted */
     uint64_t tls_leaf_hits, tls_leaf_misses, tls_mint_errors;
+    /* safeguarding records (event/recorder.h) */
+    uint64_t rec_events, rec_rollups, rec_dropped, rec_spooled;
+    uint64_t alerts, alerts_suppressed, alert_sent, alert_retries, alert_failed;
 };
 
 /*

@@ -36,9 +36,11 @@
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "event/accesslog.h"
+#include "event/recorder.h"
 #include "http/h1.h"
 #include "http/search.h"
 #include "http/url.h"
+#include "monitor/library.h"
 #include "ident/ident.h"
 #include "net/resolve.h"
 #include "net/splice.h"
@@ -48,6 +50,7 @@
 #include "proxy/proxy.h"
 #include "proxy/server.h"
 #include "proxy/snapshot.h"
+#include "proxy/watch.h"
 #include "proxy/worker.h"
 #include "tls/hello.h"
 #include "tls/inspect.h"
@@ -117,7 +120,8 @@ struct exchange {
     uint16_t port;
     struct buf form; /* a POSTed form to /haven/... */
     int form_wanted;
-    struct slice path; /* haven's own pages: the path and query asked for */
+    struct slice path;  /* haven's own pages: the path and query asked for */
+    struct watch watch; /* what the safeguarding monitor found */
 };
 
 struct conn {
@@ -184,6 +188,7 @@ static void proxy_free_exchange(struct conn *c)
         return;
     if (x->rq)
         resolve_cancel(x->rq);
+    watch_cleanup(&x->watch);
     buf_cleanup(&x->form);
     free(x->head);
     free(x);
@@ -438,7 +443,7 @@ static int proxy_send(struct conn *c, int to_client, const char *data, size_t le
 /* ---------------------------------------------------------------- logging */
 
 static const char *const proxy_tier_names[] = {
-    "", "locked", "allow-list", "block-list", "circumvention", "category", "default",
+    "", "locked", "allow-list", "block-list", "circumvention", "category", "default", "contextual",
 };
 
 static void proxy_log(struct conn *c)
@@ -448,9 +453,11 @@ static void proxy_log(struct conn *c)
     const char *cats[POLICY_MAX_CATEGORIES];
     char method[32], url[URL_MAX + 1], ss[64] = "", search[SEARCH_TERMS_MAX] = "";
     struct access_record r;
+    struct monitor_note note;
 
     x->logged = 1;
-    if (!c->w->srv->log)
+    watch_page_end(&x->watch);
+    if (!c->w->srv->log && !c->w->srv->rec)
         return;
     memset(&r, 0, sizeof(r));
     snprintf(method, sizeof(method), "%.*s", (int)x->req.method.len, x->req.method.p);
@@ -490,12 +497,15 @@ static void proxy_log(struct conn *c)
     r.circumvention = x->circumvention;
     r.tunnel = x->tunnel;
     accesslog_submit(c->w->srv->log, &r);
+    watch_note(&x->watch, &note);
+    recorder_submit(c->w->srv->rec, &r, &note);
 }
 
 /* ---------------------------------------------------------------- exchange end */
 
 static void proxy_next_request(struct conn *c);
 static void proxy_pool_key(const struct exchange *x, char *key, size_t size);
+static void proxy_watch_page(struct conn *c);
 
 /* The response is complete: log, then read the next request or close. */
 static void proxy_finish(struct conn *c, int keep)
@@ -796,6 +806,8 @@ static ssize_t proxy_body(struct conn *c, int to_client, enum h1_body kind, uint
         return -1;
     if (!to_client)
         c->x->bytes_in += used;
+    else if (kind != H1_BODY_CHUNKED) /* chunked: the scanner hands over the data */
+        watch_page_data(&c->x->watch, data, used);
     return (ssize_t)used;
 }
 
@@ -1196,6 +1208,7 @@ static void proxy_up_data(struct conn *c, const char *data, size_t len)
             x->resp_body = x->resp.body;
             x->resp_left = x->resp.content_length;
             h1_chunked_init(&x->resp_chunk, &lim);
+            proxy_watch_page(c);
             /* What followed the head in the same read is body. */
             struct buf rest = c->upin;
             buf_init(&c->upin, rest.cap);
@@ -1374,6 +1387,19 @@ static void proxy_metrics(struct conn *c, struct page_metrics *m, struct page_ve
         struct accesslog_stats ls;
         accesslog_stats(srv->log, &ls);
         m->log_queue_drops = ls.dropped;
+    }
+    if (srv->rec) {
+        struct recorder_stats rs;
+        recorder_stats(srv->rec, &rs);
+        m->rec_events = rs.events;
+        m->rec_rollups = rs.rollups;
+        m->rec_dropped = rs.dropped;
+        m->rec_spooled = rs.spooled;
+        m->alerts = rs.alerts;
+        m->alerts_suppressed = rs.suppressed;
+        m->alert_sent = rs.sent;
+        m->alert_retries = rs.retries;
+        m->alert_failed = rs.failed;
     }
     if (srv->tls) {
         struct tls_inspect_stats ts;
@@ -1891,6 +1917,58 @@ static int proxy_inspected_url(struct conn *c)
 
 /* ---------------------------------------------------------------- requests */
 
+/* ---------------------------------------------------------------- monitor */
+
+/* Scan a search; a group with block-score blocks one that scores that much (F12). */
+static void proxy_watch_search(struct conn *c)
+{
+    struct exchange *x = c->x;
+    const struct policy_monitor *pm = policy_group_monitor(c->snap->policy, x->group_index);
+    int score = watch_search(&x->watch, c->snap->monitor, &c->w->scratch, pm, x->group, &x->url);
+    int theme;
+
+    if (pm->block_score == 0 || score < pm->block_score || x->v.action == POLICY_BLOCK)
+        return;
+    x->v.action = POLICY_BLOCK;
+    x->v.tier = POLICY_TIER_CONTEXT;
+    x->v.rule = "block-score";
+    theme = x->watch.phrase ? x->watch.phrase->theme : -1;
+    if (theme == LIB_SUICIDE || theme == LIB_SELF_HARM || theme == LIB_EATING_DISORDERS)
+        snprintf(x->reason, sizeof(x->reason),
+                 "This search was blocked because of the words in it. If you are finding things "
+                 "hard, you are not alone: talk to an adult you trust at school, call Childline "
+                 "free on 0800 1111 (any time), or text SHOUT to 85258.");
+    else
+        snprintf(x->reason, sizeof(x->reason),
+                 "This search was blocked because of the words in it (%s).",
+                 theme >= 0 ? library_theme_name(theme) : "keywords");
+}
+
+static void proxy_watch_chunk(void *arg, const char *data, size_t len)
+{
+    watch_page_data(arg, data, len);
+}
+
+/* A response head has arrived: read the page's text if it is one. */
+static void proxy_watch_page(struct conn *c)
+{
+    struct exchange *x = c->x;
+    const struct h1_header *ct, *ce;
+
+    if (x->resp.status < 200 || x->resp.status > 299 || x->resp_body == H1_BODY_NONE)
+        return;
+    ct = h1_find(x->resp.headers, x->resp.nheaders, "content-type");
+    ce = h1_find(x->resp.headers, x->resp.nheaders, "content-encoding");
+    watch_page_start(&x->watch, c->snap->monitor, &c->w->scratch,
+                     policy_group_monitor(c->snap->policy, x->group_index), x->group, &x->url,
+                     ct ? ct->value.p : NULL, ct ? ct->value.len : 0, ce ? ce->value.p : NULL,
+                     ce ? ce->value.len : 0, proxy_cfg(c)->monitor_page_max);
+    if (x->watch.ext && x->resp_body == H1_BODY_CHUNKED) {
+        x->resp_chunk.on_data = proxy_watch_chunk;
+        x->resp_chunk.arg = &x->watch;
+    }
+}
+
 /* Decide, then block, warn, or go upstream. */
 static void proxy_proxied(struct conn *c)
 {
@@ -1919,6 +1997,8 @@ static void proxy_proxied(struct conn *c)
     x->circumvention = v->tier == POLICY_TIER_CIRCUMVENTION;
     if (v->action != POLICY_ALLOW || v->tier == POLICY_TIER_CIRCUMVENTION)
         policy_explain(p, &x->url, x->group_index, clock_now(), v, x->reason, sizeof(x->reason));
+    if (!x->tunnel)
+        proxy_watch_search(c);
     /* Where to connect: the URL's host, or the safe-search host for a CONNECT. */
     const char *forced = x->tunnel ? policy_safe_search_host(v->safe_search, v->youtube) : NULL;
     snprintf(x->host, sizeof(x->host), "%.*s", (int)x->url.host_len, x->url.text + x->url.host_off);

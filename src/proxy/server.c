@@ -8,13 +8,19 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/tz.h"
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "event/accesslog.h"
+#include "event/recorder.h"
 #include "ident/ident.h"
 #include "net/resolve.h"
+#include "monitor/match.h"
+#include "policy/policy.h"
 #include "proxy/pool.h"
 #include "proxy/proxy.h"
 #include "proxy/server.h"
@@ -187,6 +193,40 @@ static int server_start_inspection(struct server *s, char *err, size_t errlen)
     return 0;
 }
 
+/*
+ * The records pipeline: its own copy of the school's time zone (a reload may free the
+ * policy's), the school's name, and libcurl set up once before any thread exists (the
+ * dispatcher sends alerts with it).
+ */
+static int server_start_recorder(struct server *s, char *err, size_t errlen)
+{
+    static int curl_ready;
+    const struct policy *p = s->current->policy;
+    const struct tz *ptz = policy_tz(p);
+    struct recorder_config rc;
+
+    if (!curl_ready) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
+            snprintf(err, errlen, "cannot initialise libcurl");
+            return -1;
+        }
+        curl_ready = 1;
+    }
+    if (ptz) {
+        s->rec_tz = tz_load(tz_name(ptz), NULL, 0);
+        if (!s->rec_tz)
+            log_warnx("records: cannot load time zone %s again; alert times are in UTC",
+                      tz_name(ptz));
+    }
+    memset(&rc, 0, sizeof(rc));
+    rc.cfg = s->cfg;
+    rc.school =
+        s->cfg->school_name && s->cfg->school_name[0] ? s->cfg->school_name : policy_school(p);
+    rc.tz = s->rec_tz;
+    s->rec = recorder_open(&rc, err, errlen);
+    return s->rec ? 0 : -1;
+}
+
 struct server *server_create(struct config *cfg, char *err, size_t errlen)
 {
     struct server *s = xcalloc(1, sizeof(*s));
@@ -217,6 +257,8 @@ struct server *server_create(struct config *cfg, char *err, size_t errlen)
         if (!s->log)
             goto fail;
     }
+    if (server_start_recorder(s, err, errlen) < 0)
+        goto fail;
 
     s->nworkers = cfg->workers > 0 ? cfg->workers : (int)uv_available_parallelism();
     s->workers = xcalloc((size_t)s->nworkers, sizeof(*s->workers));
@@ -474,6 +516,8 @@ int server_run(struct server *s)
         uv_thread_join(&s->workers[i].thread);
         snapshot_unref(s->workers[i].snap);
         s->workers[i].snap = NULL;
+        match_scratch_free(s->workers[i].scratch);
+        s->workers[i].scratch = NULL;
         uv_loop_close(&s->workers[i].loop);
     }
     for (size_t i = 0; i < HAVEN_ARRAY_LEN(sigs); i++)
@@ -499,6 +543,8 @@ void server_destroy(struct server *s)
     free(s->workers);
     if (s->log)
         accesslog_close(s->log);
+    recorder_close(s->rec);
+    tz_free(s->rec_tz);
     if (s->current)
         snapshot_unref(s->current);
     if (s->auth_cache)

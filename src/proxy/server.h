@@ -23,7 +23,9 @@
 
 struct config;
 struct accesslog;
+struct recorder;
 struct snapshot;
+struct tz;
 
 /* A warning page shown, and whether the user chose to continue (see server_warn_*). */
 #define SERVER_WARN_MAX 1024
@@ -49,6 +51,8 @@ struct server {
     char users_stamp[256]; /* the users database as current loaded it (main loop only) */
     _Atomic uint64_t reloads_ok, reloads_failed;
     struct accesslog *log;
+    struct recorder *rec; /* safeguarding records and alerts (event/recorder.h) */
+    struct tz *rec_tz;    /* the school's time zone as the recorder started with it */
     int64_t started;
     _Atomic int stopping;
     _Atomic int64_t nconns;                    /* open client connections, all workers */
@@ -59,7 +63,7 @@ struct server {
 };
 
 /*
- * Everything before serving: snapshot, access log, sockets, privileges.
+ * Everything before serving: snapshot, access log, records (recorder), sockets, privileges.
  * Returns the server or NULL with the reason in err.
  */
 struct server *server_create(struct config *cfg, char *err, size_t errlen);

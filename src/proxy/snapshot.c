@@ -8,6 +8,7 @@
 #include "common/xalloc.h"
 #include "config/config.h"
 #include "ident/ident.h"
+#include "monitor/match.h"
 #include "policy/policy.h"
 #include "proxy/snapshot.h"
 #include "store/store.h"
@@ -49,6 +50,10 @@ struct snapshot *snapshot_load(const struct config *cfg, uint64_t generation, ch
         goto fail;
     if (snapshot_load_ident(cfg, s, err, errlen) < 0)
         goto fail;
+    s->monitor =
+        match_db_load_dir(cfg->monitor_dir[0] ? cfg->monitor_dir : HAVEN_MONITOR_DIR, err, errlen);
+    if (!s->monitor)
+        goto fail;
     /* A policy that inspects HTTPS needs the school CA: say how to make one. */
     if (policy_inspecting_group(s->policy)) {
         char ca[4096];
@@ -76,6 +81,7 @@ struct snapshot *snapshot_load(const struct config *cfg, uint64_t generation, ch
 fail:
     if (s->ident)
         ident_free(s->ident);
+    match_db_free(s->monitor);
     policy_free(s->policy);
     free(s);
     return NULL;
@@ -91,6 +97,7 @@ struct snapshot *snapshot_refresh_users(struct snapshot *old, const struct confi
         return NULL;
     }
     s->policy = old->policy;
+    s->monitor = old->monitor;
     s->policy_owner = old->policy_owner ? old->policy_owner : old;
     snapshot_ref(s->policy_owner);
     atomic_init(&s->refs, 1);
@@ -101,20 +108,24 @@ struct snapshot *snapshot_refresh_users(struct snapshot *old, const struct confi
 
 void snapshot_users_stamp(const struct config *cfg, char *stamp, size_t size)
 {
-    static const char *const suffix[] = {"", "-wal"};
-    size_t n = 0;
+    char path[4096], err[512];
+    struct stat st;
+    struct store *store;
+    int64_t v;
 
     stamp[0] = '\0';
-    for (size_t i = 0; i < HAVEN_ARRAY_LEN(suffix) && n < size; i++) {
-        char path[4096];
-        struct stat st;
-        snprintf(path, sizeof(path), "%s/users.sqlite%s", cfg->data_dir, suffix[i]);
-        if (stat(path, &st) != 0)
-            continue;
-        n += (size_t)snprintf(stamp + n, size - n, "%s%llu:%lld.%09ld:%lld", i ? "/" : "",
-                              (unsigned long long)st.st_ino, (long long)st.st_mtim.tv_sec,
-                              st.st_mtim.tv_nsec, (long long)st.st_size);
-    }
+    snprintf(path, sizeof(path), "%s/users.sqlite", cfg->data_dir);
+    if (stat(path, &st) != 0)
+        return;
+    /* The same file holds the safeguarding records, written all the time: ask the counter
+     * of user and session changes, not the file's size or time. */
+    store = store_open(path, err, sizeof(err));
+    if (store && store_users_version(store, &v, err, sizeof(err)) == 0)
+        snprintf(stamp, size, "%llu:%lld", (unsigned long long)st.st_ino, (long long)v);
+    else
+        snprintf(stamp, size, "%llu:%lld.%09ld", (unsigned long long)st.st_ino,
+                 (long long)st.st_mtim.tv_sec, st.st_mtim.tv_nsec);
+    store_close(store);
 }
 
 void snapshot_ref(struct snapshot *s)
@@ -128,9 +139,11 @@ void snapshot_unref(struct snapshot *s)
         return;
     if (s->ident)
         ident_free(s->ident);
-    if (s->policy_owner)
+    if (s->policy_owner) {
         snapshot_unref(s->policy_owner);
-    else
+    } else {
         policy_free(s->policy);
+        match_db_free(s->monitor);
+    }
     free(s);
 }

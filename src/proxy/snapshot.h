@@ -18,12 +18,15 @@ struct config;
 struct policy;
 struct ident;
 
+struct match_db;
+
 struct snapshot {
     atomic_int refs;
     struct policy *policy;
-    struct ident *ident; /* NULL when no users database exists yet */
-    int64_t loaded_at;   /* seconds since the epoch */
-    uint64_t generation; /* 1, 2, ... per successful load */
+    struct ident *ident;      /* NULL when no users database exists yet */
+    struct match_db *monitor; /* the keyword libraries, compiled (owned like policy) */
+    int64_t loaded_at;        /* seconds since the epoch */
+    uint64_t generation;      /* 1, 2, ... per successful load */
     /* After a users-only refresh, the snapshot that owns policy (one reference), else NULL. */
     struct snapshot *policy_owner;
 };
@@ -35,7 +38,8 @@ struct snapshot {
 struct snapshot *snapshot_refresh_users(struct snapshot *old, const struct config *cfg, char *err,
                                         size_t errlen);
 
-/* A stamp of the users database files that changes when they are written ("" if absent). */
+/* A stamp that changes when users or sessions are written ("" when there is no users
+ * database); records written to the same file leave it alone. */
 void snapshot_users_stamp(const struct config *cfg, char *stamp, size_t size);
 
 /* Load the policy, the category database and the users named by cfg. Returns a snapshot

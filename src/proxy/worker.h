@@ -64,6 +64,7 @@ struct worker {
     uv_timer_t drain_timer;
     uint64_t drain_started; /* loop time, ms */
     struct worker_stats stats;
+    struct match_scratch *scratch; /* the safeguarding monitor's, for this thread */
 };
 
 static inline void worker_count(_Atomic uint64_t *c, uint64_t n)

@@ -18,7 +18,9 @@
  */
 #include "common/compat.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include "common/clock.h"
 #include "common/xalloc.h"
@@ -111,6 +113,22 @@ static const char *const sqlite_migrations[] = {
     "    PRIMARY KEY (alert_id, channel, target)\n"
     ");\n"
     "CREATE INDEX deliveries_status_next ON deliveries(status, next_ms);\n",
+    /* 3: a counter of changes to users and sessions, so the daemon notices them without
+     * being woken by every event the recorder writes to the same file. */
+    "CREATE TABLE users_changes (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL);\n"
+    "INSERT INTO users_changes VALUES (1, 0);\n"
+    "CREATE TRIGGER users_ins AFTER INSERT ON users BEGIN UPDATE users_changes SET n = n + 1; "
+    "END;\n"
+    "CREATE TRIGGER users_upd AFTER UPDATE ON users BEGIN UPDATE users_changes SET n = n + 1; "
+    "END;\n"
+    "CREATE TRIGGER users_del AFTER DELETE ON users BEGIN UPDATE users_changes SET n = n + 1; "
+    "END;\n"
+    "CREATE TRIGGER sessions_ins AFTER INSERT ON sessions\n"
+    "    BEGIN UPDATE users_changes SET n = n + 1; END;\n"
+    "CREATE TRIGGER sessions_upd AFTER UPDATE ON sessions\n"
+    "    BEGIN UPDATE users_changes SET n = n + 1; END;\n"
+    "CREATE TRIGGER sessions_del AFTER DELETE ON sessions\n"
+    "    BEGIN UPDATE users_changes SET n = n + 1; END;\n",
 };
 
 _Static_assert(HAVEN_ARRAY_LEN(sqlite_migrations) == STORE_SCHEMA_VERSION,
@@ -200,9 +218,15 @@ static struct store *sqlite_open(const char *path, char *err, size_t errlen)
 {
     struct sqlite_store *s = xcalloc(1, sizeof(*s));
     struct store *result = NULL;
+    int fd;
 
     s->ops = &sqlite_store_ops;
     s->path = xstrdup(path);
+    /* The database holds safeguarding records about children: only its owner reads it.
+     * SQLite gives the -wal and -shm files the same mode. */
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0)
+        close(fd);
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         if (!s->db) {
@@ -241,6 +265,25 @@ static int sqlite_schema_version(struct store *st, int *version, char *err, size
         goto out;
     }
     *version = sqlite3_column_int(stmt, 0);
+    rc = 0;
+out:
+    sqlite3_finalize(stmt);
+    return rc;
+}
+
+static int sqlite_users_version(struct store *st, int64_t *version, char *err, size_t errlen)
+{
+    struct sqlite_store *s = sqlite_of(st);
+    sqlite3_stmt *stmt = NULL;
+    int rc = -1;
+
+    if (sqlite_prepare(s, "SELECT n FROM users_changes WHERE id = 1", &stmt, err, errlen) < 0)
+        goto out;
+    if (sqlite3_step(stmt) != SQLITE_ROW) {
+        sqlite_fail(s, err, errlen, "cannot read the users change counter");
+        goto out;
+    }
+    *version = sqlite3_column_int64(stmt, 0);
     rc = 0;
 out:
     sqlite3_finalize(stmt);
@@ -1447,6 +1490,7 @@ const struct store_ops sqlite_store_ops = {
     .close = sqlite_close,
     .migrate = sqlite_migrate,
     .schema_version = sqlite_schema_version,
+    .users_version = sqlite_users_version,
     .begin = sqlite_begin,
     .commit = sqlite_commit,
     .rollback = sqlite_rollback,

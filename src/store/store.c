@@ -44,6 +44,11 @@ int store_schema_version(struct store *st, int *version, char *err, size_t errle
     return store_ops_of(st)->schema_version(st, version, err, errlen);
 }
 
+int store_users_version(struct store *st, int64_t *version, char *err, size_t errlen)
+{
+    return store_ops_of(st)->users_version(st, version, err, errlen);
+}
+
 int store_begin(struct store *st, char *err, size_t errlen)
 {
     return store_ops_of(st)->begin(st, err, errlen);

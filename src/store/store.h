@@ -181,6 +181,7 @@ struct store_ops {
     void (*close)(struct store *st);
     int (*migrate)(struct store *st, char *err, size_t errlen);
     int (*schema_version)(struct store *st, int *version, char *err, size_t errlen);
+    int (*users_version)(struct store *st, int64_t *version, char *err, size_t errlen);
     int (*begin)(struct store *st, char *err, size_t errlen);
     int (*commit)(struct store *st, char *err, size_t errlen);
     int (*rollback)(struct store *st);
@@ -240,10 +241,13 @@ void store_close(struct store *st);
 const char *store_backend_name(const struct store *st);
 
 /* Bring the schema up to date (see above). The newest version this code knows: */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 int store_migrate(struct store *st, char *err, size_t errlen);
 /* The schema version of the database (0: empty). */
 int store_schema_version(struct store *st, int *version, char *err, size_t errlen);
+/* A number that changes whenever a user or a session is added, changed or deleted (and only
+ * then: writing records leaves it alone). */
+int store_users_version(struct store *st, int64_t *version, char *err, size_t errlen);
 
 /*
  * One transaction around several writes (the CSV import is all or nothing). Outside

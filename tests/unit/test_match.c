@@ -27,6 +27,9 @@ static const char en[] = "language en\n"
                          "}\n"
                          "theme drugs {\n"
                          "    phrase \"buy weed\" 3\n"
+                         "}\n"
+                         "theme eating-disorders {\n"
+                         "    phrase \"starv*\" 1 context +3 myself thinsp*\n"
                          "}\n";
 
 static const char pl[] = "language pl\n"
@@ -78,7 +81,7 @@ static void test_phrases_and_words(void **state)
     struct match_result r;
 
     (void)state;
-    assert_int_equal(match_db_phrases(db), 6);
+    assert_int_equal(match_db_phrases(db), 7);
     assert_string_equal(match_db_languages(db), "en pl");
     r = scan("I want to KILL MYSELF.", NULL, NULL, NULL);
     assert_int_equal(r.severity, 5);
@@ -97,6 +100,9 @@ static void test_spellings(void **state)
     (void)state;
     assert_int_equal(scan("k1ll mys3lf", NULL, NULL, NULL).severity, 5);
     assert_int_equal(scan("killllll myself", NULL, NULL, NULL).severity, 5); /* "kil" */
+    /* one word alone does not match with a double letter made single ("weed", "wed") */
+    assert_int_equal(scan("buy wed", NULL, NULL, NULL).severity, 3);
+    assert_int_equal(scan("bought weed", NULL, NULL, NULL).severity, 0);
     assert_int_equal(scan("k i l l   myself", NULL, NULL, NULL).severity, 5);
     assert_int_equal(scan("i dont want to be here", NULL, NULL, NULL).severity, 3);
     assert_int_equal(scan("i don’t want to be here", NULL, NULL, NULL).severity, 3);
@@ -133,6 +139,24 @@ static void test_context_and_exclusions(void **state)
     assert_int_equal(scan("i cut myself", NULL, "nothelp.example", "/self-harm").severity, 4);
     assert_int_equal(scan("kill myself", NULL, "help.example", "/self-harm").severity, 5);
     assert_int_equal(scan("kill myself", "staff", NULL, NULL).severity, 0);
+}
+
+/* A '*' ends a prefix: any ending of the last word matches, in phrases and context words. */
+static void test_prefixes(void **state)
+{
+    (void)state;
+    assert_int_equal(scan("starving", NULL, NULL, NULL).severity, 1);
+    assert_int_equal(scan("i am starving myself", NULL, NULL, NULL).severity, 4);
+    assert_int_equal(scan("starve", NULL, NULL, NULL).severity, 1);
+    assert_int_equal(scan("thinspiration and starvation", NULL, NULL, NULL).severity, 4);
+    assert_int_equal(scan("sta rving", NULL, NULL, NULL).severity, 0);
+    assert_int_equal(scan("outstarving", NULL, NULL, NULL).severity, 0);
+    /* the word after a prefix match is counted right for context */
+    assert_int_equal(
+        scan("starving one two three four five six seven myself", NULL, NULL, NULL).severity, 4);
+    assert_int_equal(
+        scan("starving one two three four five six seven eight myself", NULL, NULL, NULL).severity,
+        1);
 }
 
 static void test_score_and_themes(void **state)
@@ -234,6 +258,7 @@ int main(void)
         cmocka_unit_test(test_phrases_and_words),
         cmocka_unit_test(test_spellings),
         cmocka_unit_test(test_context_and_exclusions),
+        cmocka_unit_test(test_prefixes),
         cmocka_unit_test(test_score_and_themes),
         cmocka_unit_test(test_stream_splits),
         cmocka_unit_test(test_stream_excerpt_and_long_words),

@@ -407,7 +407,7 @@ static void test_migrate_from_version1(void **state)
     make_version1();
     st = open_migrated();
     assert_int_equal(store_schema_version(st, &v, err, sizeof(err)), 0);
-    assert_int_equal(v, 2);
+    assert_int_equal(v, STORE_SCHEMA_VERSION);
     assert_int_equal(store_user_get(st, "alice", &u, err, sizeof(err)), 1);
     assert_string_equal(u.display_name, "Alice");
     assert_int_equal(u.created, 1);
