@@ -24,6 +24,7 @@ bench: build
 	@bench/lookup/run
 	@bench/proxy/run
 	@bench/tls/run
+	@bench/scan/run
 
 clean:
 	rm -rf build

@@ -708,12 +708,12 @@ char *deliver_digest_message(const struct alert_view *items, size_t n, const cha
         buf_append_str(&t, "There were none.\n");
     else
         buf_append_str(&t,
-                       "Time, alert number, user, group, concern, severity, phrase, address:\n\n");
+                       "Time, record number, user, group, concern, severity, phrase, address:\n\n");
     for (i = 0; i < n; i++) {
         const struct alert_view *a = &items[i];
 
         if (t.len > DELIVER_DIGEST_LIST_MAX) {
-            buf_printf(&t, "... and %zu more (see `haven alerts list`)\n", n - i);
+            buf_printf(&t, "... and %zu more (see `haven report` and `haven activity`)\n", n - i);
             break;
         }
         deliver_time_short(&t, a->time_ms, a->tz);
@@ -735,8 +735,9 @@ char *deliver_digest_message(const struct alert_view *items, size_t n, const cha
         buf_append_str(&t, "\n");
     }
     if (n > 0)
-        buf_append_str(&t, "\nLook at one with: haven alerts show NUMBER\n"
-                           "Record an outcome with: haven alerts resolve NUMBER --outcome ...\n");
+        buf_append_str(&t,
+                       "\nThese did not raise alerts. To see what a pupil did around one, run:\n"
+                       "  haven activity USER --around TIME\n");
     buf_append_str(&t, "\nThis message contains sensitive information about children.\n"
                        "Keep it within the safeguarding team: do not forward or print it.\n");
     deliver_qp(&m, t.p);

@@ -7,11 +7,13 @@
  */
 #include "common/compat.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
 
 #include "cli/cli.h"
+#include "monitor/e2g.h"
 #include "monitor/library.h"
 #include "monitor/match.h"
 #include "policy/policy.h"
@@ -28,7 +30,16 @@ static const char monitor_usage[] =
     "                     (default: alert at severity 3 or more, every theme)\n"
     "  --policy FILE      the policy holding the group (default: the demo policy)\n"
     "  --db FILE          category database for the policy (default: the demo one)\n"
-    "  --json             one JSON object per input: text, alert, severity, score, matches\n";
+    "  --json             one JSON object per input: text, alert, severity, score, matches\n"
+    "\n"
+    "usage: haven monitor import-e2g --theme THEME [--language CODE] [--encoding latin1|utf8]\n"
+    "                                FILE... -o OUT.lib\n"
+    "  Turn E2Guardian weighted phrase lists into one keyword library with one theme.\n"
+    "  --theme THEME      the theme of every phrase (" LIB_THEME_LIST ")\n"
+    "  --language CODE    the library's language (default: en)\n"
+    "  --encoding ENC     how the lists are written (default: each file UTF-8 when it\n"
+    "                     is valid UTF-8, else latin1)\n"
+    "  -o, --output OUT   the library file to write\n";
 
 struct monitor_opts {
     const char *dir, *group, *policy, *db;
@@ -188,13 +199,132 @@ done:
     return rc;
 }
 
+/* `haven monitor import-e2g`: E2Guardian weighted phrase lists -> one keyword library. */
+static int monitor_import_e2g(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"theme", required_argument, NULL, 't'},    {"language", required_argument, NULL, 'L'},
+        {"encoding", required_argument, NULL, 'e'}, {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+    };
+    struct e2g_options eo = {-1, "en", E2G_ENC_AUTO, 0};
+    const char *theme = NULL, *outpath = NULL;
+    struct e2g *e = NULL;
+    struct library *check = NULL;
+    const struct e2g_stats *st;
+    char err[1024], *text = NULL;
+    size_t len = 0, nwarn;
+    FILE *f = NULL;
+    int c, rc = 1;
+
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            theme = optarg;
+            break;
+        case 'L':
+            eo.language = optarg;
+            break;
+        case 'e':
+            if (strcmp(optarg, "latin1") == 0) {
+                eo.encoding = E2G_ENC_LATIN1;
+            } else if (strcmp(optarg, "utf8") == 0) {
+                eo.encoding = E2G_ENC_UTF8;
+            } else {
+                return cli_usage_error(monitor_usage, "--encoding must be latin1 or utf8, not '%s'",
+                                       optarg);
+            }
+            break;
+        case 'o':
+            outpath = optarg;
+            break;
+        case 'h':
+            fputs(monitor_usage, stdout);
+            return 0;
+        default:
+            return cli_usage_error(monitor_usage, "bad option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!theme)
+        return cli_usage_error(monitor_usage, "import-e2g needs --theme THEME (%s)",
+                               LIB_THEME_LIST);
+    eo.theme = library_theme_find(theme);
+    if (eo.theme < 0) {
+        const char *hint = library_theme_suggest(theme);
+        if (hint)
+            return cli_usage_error(monitor_usage, "unknown theme '%s' (did you mean '%s'?)", theme,
+                                   hint);
+        return cli_usage_error(monitor_usage, "unknown theme '%s' (the themes are %s)", theme,
+                               LIB_THEME_LIST);
+    }
+    if (!library_language_known(eo.language))
+        return cli_usage_error(monitor_usage,
+                               "unknown language '%s' (the languages are en, pl, ro, ur, pa, "
+                               "ar, bn, cy, es, fr, pt)",
+                               eo.language);
+    if (!outpath)
+        return cli_usage_error(monitor_usage, "import-e2g needs -o OUT.lib");
+    if (optind >= argc)
+        return cli_usage_error(monitor_usage, "import-e2g needs at least one list FILE");
+    e = e2g_create(&eo);
+    for (int i = optind; i < argc; i++) {
+        if (e2g_add_file(e, argv[i], err, sizeof(err)) < 0) {
+            fprintf(stderr, "haven: %s\n", err);
+            goto done;
+        }
+    }
+    nwarn = e2g_warning_count(e);
+    for (size_t i = 0; i < nwarn && e2g_warning(e, i); i++)
+        fprintf(stderr, "%s\n", e2g_warning(e, i));
+    if (nwarn > 0)
+        fprintf(stderr, "haven: %zu warning%s (malformed lines were skipped)\n", nwarn,
+                nwarn == 1 ? "" : "s");
+    text = e2g_render(e, &len, err, sizeof(err));
+    if (!text) {
+        fprintf(stderr, "haven: %s\n", err);
+        goto done;
+    }
+    check = library_load_buffer(outpath, text, len, err, sizeof(err));
+    if (!check) {
+        fprintf(stderr, "haven: the imported library does not load (please report this): %s\n",
+                err);
+        goto done;
+    }
+    f = fopen(outpath, "wb");
+    if (!f || fwrite(text, 1, len, f) != len || fclose(f) != 0) {
+        f = NULL;
+        fprintf(stderr, "haven: cannot write %s: %s\n", outpath, strerror(errno));
+        goto done;
+    }
+    f = NULL;
+    st = e2g_stats(e);
+    printf("wrote %s: %zu phrases in theme %s (%zu combinations as context words, %zu "
+           "duplicates merged)\n",
+           outpath, st->phrases, library_theme_name(eo.theme), st->combos, st->merged);
+    printf("dropped: %zu good phrases, %zu combinations, %zu phrases too long or without "
+           "letters; %zu in-word phrases made prefixes, %zu whole words (see the header of %s)\n",
+           st->good, st->combo_many + st->combo_words + st->combo_weak + st->combo_subsumed,
+           st->too_long + st->no_letters, st->prefix, st->whole, outpath);
+    rc = 0;
+done:
+    if (f)
+        fclose(f);
+    library_free(check);
+    free(text);
+    e2g_destroy(e);
+    return rc;
+}
+
 int cmd_monitor(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "check") == 0)
         return monitor_check(argc - 1, argv + 1);
+    if (argc >= 2 && strcmp(argv[1], "import-e2g") == 0)
+        return monitor_import_e2g(argc - 1, argv + 1);
     if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         fputs(monitor_usage, stdout);
         return 0;
     }
-    return cli_usage_error(monitor_usage, "monitor needs a sub-command: check");
+    return cli_usage_error(monitor_usage, "monitor needs a sub-command: check or import-e2g");
 }

@@ -258,6 +258,14 @@ void queue_wake(struct queue *q)
     pthread_mutex_unlock(&q->mu);
 }
 
+void queue_kick(struct queue *q)
+{
+    pthread_mutex_lock(&q->mu);
+    if (q->waiting && q->count > 0)
+        pthread_cond_signal(&q->cond);
+    pthread_mutex_unlock(&q->mu);
+}
+
 size_t queue_count(struct queue *q)
 {
     size_t n;

@@ -45,6 +45,10 @@ struct queue *queue_create(size_t max_count, size_t bytes, size_t max_item);
  */
 void queue_set_wake(struct queue *q, size_t count);
 
+/* Wake a waiting consumer now if anything is queued, whatever queue_set_wake says: for a
+ * record that must not wait for the batch (a safeguarding alert). Any thread. */
+void queue_kick(struct queue *q);
+
 /* Free the queue. No thread may be using it. */
 void queue_destroy(struct queue *q);
 

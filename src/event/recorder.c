@@ -48,6 +48,7 @@
 #define REC_CATEGORY_MAX 128
 #define REC_RETRY_MS 10000          /* a refused spool replay is tried again after this */
 #define REC_TICK_MS 1000            /* the writer looks at its flags at least this often */
+#define RECORDER_WAKE 256           /* records queued before a push wakes the writer */
 #define REC_ROLLUP_BUCKETS 4096     /* hash buckets of the roll-up table */
 #define REC_ROLLUP_MAX 65536        /* roll-ups held before an early flush */
 #define REC_SPOOL_MAGIC 0x48565231u /* "HVR1": a record in the spool */
@@ -308,8 +309,11 @@ int recorder_submit(struct recorder *rec, const struct access_record *a,
     if (kind == RK_NONE && !(m && m->alert > 0))
         return 0;
     len = rec_pack(&p, kind, a, m);
-    if (queue_push(rec->q, &p, len) == 0)
+    if (queue_push(rec->q, &p, len) == 0) {
+        if (m && m->alert > 0)
+            queue_kick(rec->q); /* an alert goes now, not with the next batch */
         return 0;
+    }
     if (kind == RK_ROLLUP && !(m && m->alert > 0)) {
         atomic_fetch_add_explicit(&rec->dropped, 1, memory_order_relaxed);
         return -1;
@@ -868,6 +872,8 @@ struct recorder *recorder_open(const struct recorder_config *rc, char *err, size
     if (stat(rec->spool_path, &st) == 0 || stat(rec->replay_path, &st) == 0)
         atomic_store(&rec->spool_pending, 1);
     rec->q = queue_create(qlen, qlen * 1024, sizeof(struct rec_packed));
+    /* Records wait for a batch (or the writer's tick); alerts kick it at once. */
+    queue_set_wake(rec->q, qlen / 8 < RECORDER_WAKE ? qlen / 8 + 1 : RECORDER_WAKE);
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     r = pthread_create(&rec->thread, NULL, rec_writer, rec);

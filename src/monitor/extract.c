@@ -170,7 +170,11 @@ static void emit(struct extract *x, unsigned char c)
     }
     if (space)
         c = ' ';
-    if (buf_append(&x->text, &c, 1) < 0) {
+    if (x->text.len + 1 < x->text.size) {
+        /* the common case, one byte at a time: no call */
+        x->text.p[x->text.len++] = (char)c;
+        x->text.p[x->text.len] = '\0';
+    } else if (buf_append(&x->text, &c, 1) < 0) {
         cap_reached(x); /* cannot happen: the buffer's cap is text_cap */
         return;
     }

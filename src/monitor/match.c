@@ -25,6 +25,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <strings.h>
 
@@ -40,6 +41,8 @@
 #define MATCH_LIT_MAX 1024 /* a normalised phrase, context word or exclusion */
 
 enum match_kind { PAT_PHRASE, PAT_CONTEXT, PAT_EXCLUDE };
+
+static _Atomic uint64_t match_serials;
 
 struct match_pat {
     uint8_t kind;
@@ -62,6 +65,7 @@ struct match_excl {
 
 struct match_db {
     hs_database_t *hs;
+    uint64_t serial; /* unique per database built, for the scratch check */
     struct library **libs;
     size_t nlibs;
     struct match_pat *pats;
@@ -76,6 +80,7 @@ struct match_db {
 
 struct match_scratch {
     hs_scratch_t *hs;
+    uint64_t serial; /* the database it was last fitted to */
 };
 
 struct match_stream_hit {
@@ -252,6 +257,17 @@ static int match_build_phrase(struct match_builder *b, const struct library *l,
                  library_name(l), p->line, p->text);
         return -1;
     }
+    size_t inner = len - 1 - (lit[len - 1] == ' '); /* without the spaces */
+    unsigned char c0 = (unsigned char)lit[1];
+    size_t one = c0 < 0x80 ? 1 : c0 < 0xe0 ? 2 : c0 < 0xf0 ? 3 : 4;
+    if (inner <= one) {
+        /* " x ": one character alone would match everywhere. */
+        snprintf(err, errlen,
+                 "%s:%d: phrase \"%s\" is \"%.*s\" once normalised (repeated letters "
+                 "become one): too short to match alone",
+                 library_name(l), p->line, p->text, (int)(len > 2 ? len - 2 : 0), lit + 1);
+        return -1;
+    }
     mp->p = p;
     mp->lang = library_language(l);
     for (int i = 0; i < p->nctx; i++)
@@ -347,6 +363,7 @@ struct match_db *match_db_build(struct library **libs, size_t n, char *err, size
         goto done;
     db->libs = xmalloc(n * sizeof(*db->libs));
     memcpy(db->libs, libs, n * sizeof(*libs));
+    db->serial = atomic_fetch_add(&match_serials, 1) + 1;
     db->nlibs = n;
     result = db;
 done:
@@ -452,6 +469,10 @@ int match_scratch_ensure(struct match_scratch **s, const struct match_db *db)
     struct match_scratch *m = *s;
     hs_scratch_t *hs;
 
+    /* hs_alloc_scratch costs tens of microseconds even when nothing changes: once per
+     * database is enough. */
+    if (m && m->serial == db->serial)
+        return 0;
     if (!m) {
         m = calloc(1, sizeof(*m));
         if (!m)
@@ -464,6 +485,7 @@ int match_scratch_ensure(struct match_scratch **s, const struct match_db *db)
         return -1;
     }
     m->hs = hs;
+    m->serial = db->serial;
     *s = m;
     return 0;
 }

@@ -18,8 +18,8 @@
  */
 #include "common/compat.h"
 
-#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/clock.h"
@@ -218,15 +218,14 @@ static struct store *sqlite_open(const char *path, char *err, size_t errlen)
 {
     struct sqlite_store *s = xcalloc(1, sizeof(*s));
     struct store *result = NULL;
-    int fd;
+    int created;
 
     s->ops = &sqlite_store_ops;
     s->path = xstrdup(path);
-    /* The database holds safeguarding records about children: only its owner reads it.
-     * SQLite gives the -wal and -shm files the same mode. */
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0)
-        close(fd);
+    /* Never open() and close() the file here: closing any descriptor of it drops this
+     * process's POSIX locks, SQLite's included, and another process could then take the
+     * WAL for its own and delete it. */
+    created = access(path, F_OK) != 0;
     if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
         SQLITE_OK) {
         if (!s->db) {
@@ -236,6 +235,10 @@ static struct store *sqlite_open(const char *path, char *err, size_t errlen)
         sqlite_fail(s, err, errlen, "cannot open");
         goto out;
     }
+    /* The database holds safeguarding records about children: only its owner reads it.
+     * SQLite gives the -wal and -shm files, made later, the same mode. */
+    if (created)
+        chmod(path, 0600);
     sqlite3_extended_result_codes(s->db, 1);
     sqlite3_busy_timeout(s->db, SQLITE_STORE_BUSY_MS);
     /* journal_mode is the first statement that reads the file: a file that is not a

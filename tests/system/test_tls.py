@@ -493,6 +493,23 @@ class TestSafeSearchInside(TLSCase):
         self.assertEqual(headers.get("youtube-restrict"), "Strict", headers)
 
 
+    def test_inspected_search_and_page_are_monitored(self):
+        """Inside inspected HTTPS the monitor reads searches and pages as in plain HTTP."""
+        from sinks import WebhookSink
+        with WebhookSink() as hook:
+            h = self.start(extra="alert-webhook %s\nalert-syslog off\n" % hook.url)
+            c = self.https("www.google.com", GOOD.port)
+            r, body = self.fetch(c, "/search?q=how+do+i+hide+my+scars")
+            self.assertEqual(r.status, 200, body[-2000:])
+            j = hook.wait_for(1, timeout=WAIT)[0].json
+            self.assertEqual(j["theme"], "self-harm")
+            self.assertEqual(j["source"], "search")
+            self.assertTrue(j["url"].startswith("https://www.google.com:"), j)
+            # The origin's JSON answer echoes the request line: the page holds the words too,
+            # and the record names the search, the stronger evidence (one alert per request).
+            self.assertEqual(len(hook.items), 1)
+
+
 # ============================================================================ leaf cache
 
 class TestLeafCache(TLSCase):

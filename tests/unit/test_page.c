@@ -691,13 +691,21 @@ static void test_page_metrics(void **state)
         .tunnels = 8,
         .upstream_reused = 9,
         .tunnels_spliced = 10,
+        .rec_events = 16,
+        .rec_rollups = 17,
+        .rec_spooled = 18,
+        .alerts = 20,
+        .alerts_suppressed = 3,
+        .alert_sent = 21,
+        .alert_failed = 22,
     };
     struct buf b;
 
     (void)state;
     buf_init(&b, CAP);
     assert_int_equal(page_metrics(&b, &m), 0);
-    assert_int_equal(check_exposition(b.p), 1 + 5 + 1 + 5 + 1 + 1 + 1 + 2 + 1);
+    /* + the records and alerts: 2 + 1 + 1 + 2 + 3 samples */
+    assert_int_equal(check_exposition(b.p), 1 + 5 + 1 + 5 + 1 + 1 + 1 + 2 + 1 + 9);
     has(b.p, "# TYPE haven_requests_total counter\nhaven_requests_total 1031\n");
     has(b.p, "haven_verdicts_total{action=\"allow\",category=\"education\"} 1000\n");
     has(b.p, "haven_verdicts_total{action=\"warn\",category=\"social-networking\"} 20\n");
@@ -717,12 +725,19 @@ static void test_page_metrics(void **state)
     has(b.p, "haven_reloads_total{result=\"ok\"} 6\n");
     has(b.p, "haven_reloads_total{result=\"failed\"} 7\n");
     has(b.p, "# TYPE haven_tunnels gauge\nhaven_tunnels 8\n");
+    has(b.p, "haven_records_total{kind=\"event\"} 16\n");
+    has(b.p, "haven_records_total{kind=\"rollup\"} 17\n");
+    has(b.p, "haven_records_spooled_total 18\n");
+    has(b.p, "haven_alerts_total{suppressed=\"no\"} 17\n");
+    has(b.p, "haven_alerts_total{suppressed=\"yes\"} 3\n");
+    has(b.p, "haven_alert_deliveries_total{result=\"sent\"} 21\n");
+    has(b.p, "haven_alert_deliveries_total{result=\"failed\"} 22\n");
 
     /* No verdicts yet: the family is still announced. */
     memset(&m, 0, sizeof(m));
     buf_reset(&b);
     assert_int_equal(page_metrics(&b, &m), 0);
-    assert_int_equal(check_exposition(b.p), 1 + 0 + 1 + 5 + 1 + 1 + 1 + 2 + 1);
+    assert_int_equal(check_exposition(b.p), 1 + 0 + 1 + 5 + 1 + 1 + 1 + 2 + 1 + 9);
     has(b.p, "# TYPE haven_verdicts_total counter\n");
 
     /* With HTTPS inspection: its four families too. */
@@ -733,7 +748,7 @@ static void test_page_metrics(void **state)
     m.tls_mint_errors = 15;
     buf_reset(&b);
     assert_int_equal(page_metrics(&b, &m), 0);
-    assert_int_equal(check_exposition(b.p), 1 + 0 + 1 + 5 + 1 + 1 + 4 + 1 + 2 + 1);
+    assert_int_equal(check_exposition(b.p), 1 + 0 + 1 + 5 + 1 + 1 + 4 + 1 + 2 + 1 + 9);
     has(b.p, "haven_tls_inspected_total 12\n");
     has(b.p, "haven_tls_leaf_cache_hits_total 13\n");
     has(b.p, "haven_tls_leaf_cache_misses_total 14\n");
