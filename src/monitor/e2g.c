@@ -196,7 +196,8 @@ static int e2g_is_space(utf8proc_int32_t cp)
            cat == UTF8PROC_CATEGORY_ZP;
 }
 
-/* Does text (no '*') keep letters or digits once normalised, within the matcher's limit? */
+/* Does text (no '*') keep letters or digits once normalised, more than one character and
+ * within the matcher's limit? */
 static enum e2g_text_result e2g_matchable(const char *text, size_t len)
 {
     struct norm n;
@@ -204,7 +205,10 @@ static enum e2g_text_result e2g_matchable(const char *text, size_t len)
 
     if (norm_text(text, len, 0, &n) < 0)
         return E2G_TEXT_TOO_LONG; /* out of memory: do not keep it */
-    if (n.len < 3)
+    /* " x ": nothing, or one character alone ("xxx" is "x"), which the matcher refuses */
+    unsigned char c0 = n.len > 1 ? (unsigned char)n.text[1] : 0;
+    size_t one = c0 < 0x80 ? 1 : c0 < 0xe0 ? 2 : c0 < 0xf0 ? 3 : 4;
+    if (n.len < 3 || n.len - 2 <= one)
         r = E2G_TEXT_NO_LETTERS;
     else if (n.len >= E2G_NORM_MAX)
         r = E2G_TEXT_TOO_LONG;
@@ -1076,7 +1080,8 @@ char *e2g_render(struct e2g *e, size_t *len, char *err, size_t errlen)
     buf_printf(&b, "#   %zu context words left off (too many on one phrase)\n", st->context_cut);
     buf_printf(&b, "#   %zu phrases of more than %d words or %d bytes dropped\n", st->too_long,
                LIB_PHRASE_WORDS, LIB_PHRASE_MAX);
-    buf_printf(&b, "#   %zu phrases with no letters or digits dropped\n", st->no_letters);
+    buf_printf(&b, "#   %zu phrases with no letters or digits, or one alone, dropped\n",
+               st->no_letters);
     buf_printf(&b,
                "#   %zu lines of weight 0 and %zu malformed lines skipped (see the "
                "warnings)\n",

@@ -228,6 +228,21 @@ static void test_stream_excerpt_and_long_words(void **state)
     match_stream_abort(match_stream_open(db));
 }
 
+/* A phrase that is one character once normalised would match everywhere: refused. */
+static void test_one_character_refused(void **state)
+{
+    static const char text[] = "language en\ntheme pornography {\n    phrase \"xxx\"\n}\n";
+    char err[512];
+    struct library *l = library_load_buffer("x.lib", text, strlen(text), err, sizeof(err));
+
+    (void)state;
+    assert_non_null(l);
+    assert_null(match_db_build(&l, 1, err, sizeof(err)));
+    assert_string_equal(err, "x.lib:3: phrase \"xxx\" is \"x\" once normalised (repeated letters "
+                             "become one): too short to match alone");
+    library_free(l);
+}
+
 static void test_load_dir(void **state)
 {
     char err[512], dir[4096];
@@ -262,6 +277,7 @@ int main(void)
         cmocka_unit_test(test_score_and_themes),
         cmocka_unit_test(test_stream_splits),
         cmocka_unit_test(test_stream_excerpt_and_long_words),
+        cmocka_unit_test(test_one_character_refused),
         cmocka_unit_test(test_load_dir),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
