@@ -673,11 +673,12 @@ def scan_rate(k, name):
 def cmd_report(a):
     k = load_kv(a.results)
     s = [BEGIN, "## Safeguarding monitor: phrase scanning and records (`bench/scan/run`)", ""]
-    s.append("Run %s on %s CPUs (%s, %s); haven %s. Load average at the start: %s (other "
-             "engineers were using the machine; the figures are to be rerun on a quiet one). "
+    busy = float(k["loadavg"].split()[0]) > 1.5
+    s.append("Run %s on %s CPUs (%s, %s); haven %s. Load average at the start: %s%s. "
              "Whole benchmark: %s s. Each figure is the median of %s runs."
              % (k["date"], k["nproc"], k["cpu_model"], k["kernel"], k["haven_commit"],
-                k["loadavg"], fnum(k["total_s"]), k["runs"]))
+                k["loadavg"], " (the machine was busy: rerun on a quiet one)" if busy else "",
+                fnum(k["total_s"]), k["runs"]))
     s.append("")
     s.append("**Corpus** (generated into `build/bench/scan/corpus`, not committed): %s HTML "
              "pages of %s to %s KB (log-uniform sizes, %s MB in all), each with a `<head>` "
@@ -826,12 +827,14 @@ def cmd_report(a):
              "writer sustained %s events/s flat out in process (%s); `recorder_submit` never "
              "waits on the writer (p99 %s ns) but its slowest call took %s µs (the queue's "
              "mutex and, when it is full, the spool write). Paced at %s records/s, the writer "
-             "did not keep up: %s allowed records dropped and %s safeguarding records "
+             "%s: %s allowed records dropped and %s safeguarding records "
              "spooled per run (median). One proxy worker makes %s search "
              "events/s, so the proxy, not the store, is the limit there; %s."
              % (fnum(flat), "met" if flat >= 100000 else "**not met**",
                 fnum(med(k, "flat_submit_ns_p99")), fnum(med(k, "flat_submit_ns_max") / 1000),
-                fnum(k["events_rate"]), fnum(med(k, "paced_dropped")),
+                fnum(k["events_rate"]),
+                "kept up" if med(k, "paced_dropped") == 0 and med(k, "paced_spooled") == 0
+                else "did not keep up", fnum(med(k, "paced_dropped")),
                 fnum(med(k, "paced_spooled")), fnum(k["proxy_search_events_per_s"]),
                 "no record was dropped or spooled" if k["proxy_search_dropped"] == "0"
                 and k["proxy_search_spooled"] == "0" else "records were dropped or spooled"))
