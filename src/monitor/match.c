@@ -593,6 +593,29 @@ static void match_excerpt(const struct match_stream *ms, uint64_t start, uint64_
     match_clean(out, MATCH_EXCERPT, buf + s, n - s);
 }
 
+/*
+ * The marks are full (a long page with common context words): keep only those that can
+ * still matter, near a recorded hit or near the text being read now (a context word counts
+ * within LIB_CONTEXT_WINDOW words, an exclusion spans at most LIB_EXCLUDE_WORDS).
+ */
+static void match_compact_marks(struct match_stream *ms, uint64_t now)
+{
+    const uint64_t reach = LIB_EXCLUDE_WORDS + LIB_CONTEXT_WINDOW;
+    int k = 0;
+
+    for (int i = 0; i < ms->nmarks; i++) {
+        const struct match_mark *m = &ms->marks[i];
+        int keep = m->w1 + reach >= now;
+        for (int j = 0; j < ms->nhits && !keep; j++) {
+            const struct match_stream_hit *h = &ms->hits[j];
+            keep = m->w1 + reach >= h->w0 && m->w0 <= h->w1 + reach;
+        }
+        if (keep)
+            ms->marks[k++] = *m;
+    }
+    ms->nmarks = k;
+}
+
 static int match_on_hit(unsigned id, unsigned long long from, unsigned long long to, unsigned flags,
                         void *arg)
 {
@@ -606,6 +629,8 @@ static int match_on_hit(unsigned id, unsigned long long from, unsigned long long
     (void)from;
     (void)flags;
     if (pat->kind != PAT_PHRASE) {
+        if (ms->nmarks == MATCH_MAX_MARKS)
+            match_compact_marks(ms, w0);
         if (ms->nmarks < MATCH_MAX_MARKS) {
             struct match_mark *m = &ms->marks[ms->nmarks++];
             m->kind = pat->kind;

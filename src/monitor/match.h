@@ -27,8 +27,9 @@
  * phrase at most MATCH_REPEAT times; the policy's `block-score` compares it.
  *
  * Bounds: a stream keeps at most MATCH_MAX_HITS phrase hits and
- * MATCH_MAX_MARKS context and exclusion occurrences (later ones are counted,
- * not kept), and the normaliser's pending input is at most one word
+ * MATCH_MAX_MARKS context and exclusion occurrences (when they fill up, those
+ * too far from every hit and from the text being read are forgotten), and the
+ * normaliser's pending input is at most one word
  * (MATCH_WORD_MAX bytes; a longer "word" is cut).
  */
 #ifndef HAVEN_MONITOR_MATCH_H

@@ -208,6 +208,23 @@ static void test_stream_splits(void **state)
     }
 }
 
+/* A long page full of context words: those near a later hit still count. */
+static void test_many_context_words(void **state)
+{
+    static const char far[] = "onion onion onion onion onion onion onion onion onion onion ";
+    static const char near[] = "some words to move well away from all of that now i chopped an "
+                               "onion and cut myself";
+    struct match_stream *ms = match_stream_open(db);
+    struct match_result r;
+
+    (void)state;
+    for (int i = 0; i < 2 * MATCH_MAX_MARKS / 10; i++)
+        assert_int_equal(match_stream_feed(ms, scr, far, strlen(far)), 0);
+    assert_int_equal(match_stream_feed(ms, scr, near, strlen(near)), 0);
+    assert_int_equal(match_stream_close(ms, scr, NULL, &r), 0);
+    assert_int_equal(r.severity, 1); /* 4 - 3: the onion next to it was kept */
+}
+
 static void test_stream_excerpt_and_long_words(void **state)
 {
     struct match_stream *ms = match_stream_open(db);
@@ -276,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_prefixes),
         cmocka_unit_test(test_score_and_themes),
         cmocka_unit_test(test_stream_splits),
+        cmocka_unit_test(test_many_context_words),
         cmocka_unit_test(test_stream_excerpt_and_long_words),
         cmocka_unit_test(test_one_character_refused),
         cmocka_unit_test(test_load_dir),
