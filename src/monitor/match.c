@@ -26,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <strings.h>
 
@@ -111,16 +112,15 @@ struct match_stream {
     const char *orig;
     size_t orig_len;
     const uint32_t *from;
+    size_t tail_len, pend_len;
+    int nhits, nmarks;
+    /* The arrays (about 35 KB) come last: a new stream clears only what is above them. */
     /* the end of the earlier pieces, for excerpts that reach back */
     char tail[2 * MATCH_EXCERPT_SIDE];
-    size_t tail_len;
     /* input after the last whitespace, waiting for the rest of its word */
     char pend[MATCH_WORD_MAX];
-    size_t pend_len;
     struct match_stream_hit hits[MATCH_MAX_HITS];
-    int nhits;
     struct match_mark marks[MATCH_MAX_MARKS];
-    int nmarks;
 };
 
 /* ---------------------------------------------------------------- building */
@@ -659,10 +659,11 @@ static int match_on_hit(unsigned id, unsigned long long from, unsigned long long
 
 struct match_stream *match_stream_open(const struct match_db *db)
 {
-    struct match_stream *ms = calloc(1, sizeof(*ms));
+    struct match_stream *ms = malloc(sizeof(*ms)); /* one per page: not calloc'd */
 
     if (!ms)
         return NULL;
+    memset(ms, 0, offsetof(struct match_stream, tail));
     ms->db = db;
     if (hs_open_stream(db->hs, 0, &ms->hs) != HS_SUCCESS) {
         free(ms);
