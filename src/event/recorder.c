@@ -456,8 +456,8 @@ static void rec_rollup_add(struct recorder *rec, const struct rec_view *v)
     const struct rec_packed *p = v->p;
     char hostbuf[512];
     const char *host = rec_host(v->s[RS_URL], hostbuf, sizeof(hostbuf));
-    int64_t sec = p->time_ms >= 0 ? p->time_ms / 1000 : (p->time_ms - 999) / 1000;
-    int64_t hour = sec >= 0 ? sec - sec % 3600 : sec - ((sec % 3600) + 3600) % 3600;
+    int64_t sec = p->time_ms / 1000 - (p->time_ms % 1000 < 0); /* floor, never overflows */
+    int64_t hour = sec - (sec % 3600 + 3600) % 3600;
     size_t h = rec_hash(hour, v->s[RS_USER], host, v->s[RS_CATEGORY]);
     size_t lu, lg, lh, lc;
     struct rec_rollup *r;
