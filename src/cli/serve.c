@@ -6,6 +6,7 @@
 #include <getopt.h>
 
 #include "cli/cli.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "config/config.h"
 #include "proxy/server.h"
@@ -79,6 +80,8 @@ int cmd_serve(int argc, char **argv)
         config_free(cfg);
         return 0;
     }
+    if (getenv("HAVEN_TEST_CLOCK_FILE"))
+        clock_use_file(getenv("HAVEN_TEST_CLOCK_FILE"));
     srv = server_create(cfg, err, sizeof(err));
     if (!srv) {
         fprintf(stderr, "haven: %s\n", err);

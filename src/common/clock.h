@@ -18,6 +18,10 @@ int64_t clock_now_ms(void);
 /* Fix the clock at t (seconds since the epoch); clock_clear_fake() returns to real time. */
 void clock_set_fake(int64_t t);
 void clock_clear_fake(void);
+/* Tests of the daemon: read the time (seconds since the epoch, one line) from path on every
+ * call, so a test moves time by rewriting the file (`haven serve` calls this when the
+ * environment has HAVEN_TEST_CLOCK_FILE). Call before any thread starts; "" or NULL stops it. */
+void clock_use_file(const char *path);
 
 /*
  * Parse an ISO 8601 time: "2026-11-28T10:30", "2026-11-28T10:30:00Z",

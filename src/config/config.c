@@ -124,6 +124,34 @@ static const struct cfg_option cfg_options[] = {
     {NULL, "dns-max-ttl", CFG_DURATION, 0, OFF(dns_max_ttl_ms), 0, 0, 7 * MS_D, 0, 0, "1h",
      "DURATION", "Cached answers are kept at most this long, even when their TTL is longer."},
 
+    {"DNS filter", "dns-listen", CFG_ADDR, CFG_LIST | CFG_EMPTY | CFG_IP, OFF(dns_listen),
+     OFF(ndns_listen), 0, 0, 0, CONFIG_MAX_LISTEN, "\"\"", "IP[:PORT]...",
+     "Where the DNS filter answers queries, over UDP and TCP (port 53 unless given; IPv6 as "
+     "[::1]:53); \"\" = no DNS filter (docs/dns.md)."},
+    {NULL, "dns-upstream", CFG_ADDR, CFG_LIST | CFG_EMPTY | CFG_IP, OFF(dns_upstream),
+     OFF(ndns_upstream), 0, 0, 0, 8, "\"\"", "IP[:PORT]...",
+     "The resolvers the DNS filter forwards allowed queries to, in order of preference; \"\" = "
+     "the `resolver` servers, else those in /etc/resolv.conf."},
+    {NULL, "dns-allow", CFG_CIDR, CFG_LIST | CFG_EMPTY, OFF(dns_allow), OFF(ndns_allow), 0, 0, 0,
+     1024, "127.0.0.0/8 ::1/128", "CIDR...",
+     "Client ranges the DNS filter answers, besides every `network` range; anyone else gets "
+     "REFUSED (haven is not an open resolver)."},
+    {NULL, "dns-rate-limit", CFG_INT, 0, OFF(dns_rate_limit), 0, 0, 10000000, 0, 0, "1000", "N",
+     "Queries per second one client address may send (bursts of twice that are let through); "
+     "beyond it queries are dropped; 0 = no limit. Raise it for a school DNS server that "
+     "forwards to haven."},
+    {NULL, "dns-cache-memory", CFG_SIZE, 0, OFF(dns_cache_memory), 0, 0, 64 * GIB, 0, 0, "64M",
+     "SIZE",
+     "Memory for cached DNS answers, shared out among the workers; 0 = no cache. dns-min-ttl "
+     "and dns-max-ttl bound how long answers are kept."},
+    {NULL, "dns-block-address", CFG_CIDR, CFG_LIST | CFG_EMPTY, OFF(dns_block_address),
+     OFF(ndns_block_address), 0, 0, 0, 2, "\"\"", "IP...",
+     "The address of haven's block page (at most one IPv4 and one IPv6 address), given as the "
+     "answer for blocked names to groups with `dns-block page`."},
+    {NULL, "dns-timeout", CFG_DURATION, 0, OFF(dns_timeout_ms), 0, 100, MS_M, 0, 0, "1500ms",
+     "DURATION",
+     "How long the DNS filter waits for a resolver before asking the next one."},
+
     {"Connections, limits and timeouts", "max-connections", CFG_INT, 0, OFF(max_connections), 0,
      1, 1000000, 0, 0, "10000", "N",
      "How many client connections may be open at once; a client beyond it gets a 503 page and "
@@ -1244,6 +1272,15 @@ static int cfg_finish(struct cfg_parser *ps)
                                 "%d bytes)",
                                 o->name, CFG_PATH_MAX);
             }
+        }
+    }
+    for (int i = 0; i < c->ndns_block_address; i++) {
+        const struct config_cidr *a = &c->dns_block_address[i];
+        if (a->prefix != (a->family == AF_INET ? 32 : 128) ||
+            (i == 1 && a->family == c->dns_block_address[0].family)) {
+            ps->line = ps->set_line[cfg_find("dns-block-address") - cfg_options];
+            return cfg_fail(ps, "'dns-block-address' takes one IPv4 and one IPv6 address at "
+                                "most, without a /prefix");
         }
     }
     if (c->pac_proxy.host[0] == '\0')

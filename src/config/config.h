@@ -81,6 +81,18 @@ struct config {
     int64_t dns_min_ttl_ms;
     int64_t dns_max_ttl_ms;
 
+    struct config_addr *dns_listen; /* none: no DNS filter */
+    int ndns_listen;
+    struct config_addr *dns_upstream; /* none: resolvers, else /etc/resolv.conf */
+    int ndns_upstream;
+    struct config_cidr *dns_allow; /* besides the networks */
+    int ndns_allow;
+    int dns_rate_limit; /* queries per second per client; 0 = none */
+    size_t dns_cache_memory;
+    struct config_cidr *dns_block_address; /* single addresses, at most one per family */
+    int ndns_block_address;
+    int64_t dns_timeout_ms;
+
     int max_connections;
     int64_t timeout_request_head_ms;
     int64_t timeout_keepalive_ms;

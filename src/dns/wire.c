@@ -445,6 +445,7 @@ static enum dns_parse msg_walk(const uint8_t *pkt, size_t len, struct dns_respon
     r->qname[0] = '\0';
     r->ancount = 0;
     r->min_ttl = 0;
+    r->opt_off = r->opt_len = 0;
     if (len < DNS_HEADER_LEN) {
         *why = "packet shorter than a DNS header";
         goto out;
@@ -496,6 +497,8 @@ static enum dns_parse msg_walk(const uint8_t *pkt, size_t len, struct dns_respon
                 }
                 have_opt = 1;
                 r->rcode |= (int)(rr.ttl >> 24) << 4;
+                r->opt_off = rr.name_off;
+                r->opt_len = off - rr.name_off;
                 continue;
             }
             if (sec == 0) {
@@ -852,4 +855,102 @@ size_t dns_build_query(uint16_t id, const char *name, uint16_t qtype, int rd, in
         wr16(&w, 0);
     }
     return w.fail ? 0 : w.len;
+}
+
+/* ---- answers from upstream responses ---- */
+
+size_t dns_answer_response(const struct dns_query *q, const uint8_t *pkt, size_t len, uint32_t age,
+                           uint8_t *out, size_t cap, size_t limit)
+{
+    struct dns_response_view r;
+    const char *why;
+    uint16_t flags;
+    size_t n = len;
+    int rcode;
+
+    if (q->wire_len == 0 || len > cap || msg_walk(pkt, len, &r, NULL, 0, 0, &why) != DNS_OK ||
+        r.tc || r.qtype != q->qtype || strcmp(r.qname, q->name) != 0)
+        return 0;
+    /* OPT is ours to write; one that is not the last record cannot be cut out */
+    if (r.opt_len > 0 && r.opt_off + r.opt_len != len)
+        return 0;
+    rcode = r.rcode & 0xf;
+    memcpy(out, pkt, len);
+    msg_walk(out, len, &r, out, q->id, age, &why);
+    if (r.opt_len > 0) {
+        n = r.opt_off;
+        put16(out + 10, (uint16_t)(get16(out + 10) - 1));
+    }
+    flags = DNS_FLAG_QR | DNS_FLAG_RA | (uint16_t)rcode;
+    flags |= q->flags & (0x7800 | DNS_FLAG_RD | DNS_FLAG_CD);
+    put16(out + 2, flags);
+    /* the question comes first and is never compressed: give the client its own case */
+    memcpy(out + DNS_HEADER_LEN, q->wire, q->wire_len);
+    if (q->edns) {
+        struct wr w = {.p = out, .len = n, .cap = cap};
+
+        wr_opt(&w, q, rcode);
+        if (w.fail)
+            return 0;
+        n = w.len;
+        put16(out + 10, (uint16_t)(get16(out + 10) + 1));
+    }
+    if (limit > 0 && n > limit) {
+        n = dns_answer_rcode(q, rcode, out, cap);
+        if (n > 0)
+            put16(out + 2, get16(out + 2) | DNS_FLAG_TC);
+    }
+    return n;
+}
+
+int dns_response_addresses(const uint8_t *pkt, size_t len, struct dns_rr *rrs, int max, char *text,
+                           size_t text_cap)
+{
+    uint8_t wire[DNS_NAME_MAX];
+    size_t off = DNS_HEADER_LEN, wire_len, used = 0, soa_fixed;
+    struct dns_response_view r;
+    struct starts st;
+    uint16_t qtype, qclass;
+    const char *why;
+    int n = 0;
+
+    if (msg_walk(pkt, len, &r, NULL, 0, 0, &why) != DNS_OK || r.tc)
+        return -1;
+    starts_init(&st, len);
+    if (question_read(pkt, len, &st, &off, wire, &wire_len, &qtype, &qclass, &why) < 0)
+        return -1;
+    for (int i = 0; i < get16(pkt + 6); i++) {
+        struct rr_info rr;
+        size_t p;
+
+        if (rr_read(pkt, len, &st, &off, &rr, &why) < 0 ||
+            rdata_names(pkt, &st, &rr, &soa_fixed, &why) < 0)
+            return -1;
+        if (rr.class != DNS_CLASS_IN ||
+            (rr.type != DNS_TYPE_A && rr.type != DNS_TYPE_AAAA && rr.type != DNS_TYPE_CNAME))
+            continue;
+        if (n == max || text_cap - used < 2 * (DNS_PRES_MAX + 1))
+            return -1;
+        p = rr.name_off;
+        name_read(pkt, len, &st, &p, wire, &wire_len, &why);
+        rrs[n].name = text + used;
+        used += dns_name_to_text(wire, text + used) + 1;
+        rrs[n].type = rr.type;
+        rrs[n].ttl = rr.ttl > 0x7fffffffu ? 0 : rr.ttl;
+        if (rr.type == DNS_TYPE_CNAME) {
+            size_t tl;
+
+            p = rr.rdata_off;
+            name_read(pkt, len, &st, &p, wire, &wire_len, &why);
+            tl = dns_name_to_text(wire, text + used);
+            rrs[n].rdata = (const uint8_t *)(text + used);
+            rrs[n].rdlen = (uint16_t)tl;
+            used += tl + 1;
+        } else {
+            rrs[n].rdata = pkt + rr.rdata_off;
+            rrs[n].rdlen = rr.rdlen;
+        }
+        n++;
+    }
+    return n;
 }

@@ -156,6 +156,7 @@ struct dns_response_view {
      * negative TTL, min(SOA TTL, SOA MINIMUM) (RFC 2308); 0 when there is neither. TTLs with
      * the top bit set count as 0 (RFC 2181 8). */
     uint32_t min_ttl;
+    size_t opt_off, opt_len; /* where the OPT record is (opt_len 0: none) */
 };
 
 /* Parse a response: QR set, QDCOUNT 1, every record within the packet, names as in queries,
@@ -173,6 +174,27 @@ enum dns_parse dns_parse_response(const uint8_t *pkt, size_t len, struct dns_res
  * patching never changes a name. Returns
  * 0, or -1 (packet untouched) if it does not parse as by dns_parse_response. */
 int dns_response_patch(uint8_t *pkt, size_t len, uint16_t id, uint32_t age);
+
+/*
+ * The answer to q made from an upstream response pkt (as dns_parse_response accepts, not
+ * truncated, for q's name and type), aged by age seconds (TTLs lowered): q's id, RD and CD and
+ * the question's case as the client wrote it; AA and AD cleared; the upstream's OPT record
+ * replaced by ours when q->edns, dropped otherwise. Over limit (as for dns_answer) the answer
+ * is the header and question with TC. Returns the length, or 0 (does not fit, or pkt does not
+ * match q, or its OPT record is not the last one).
+ */
+size_t dns_answer_response(const struct dns_query *q, const uint8_t *pkt, size_t len, uint32_t age,
+                           uint8_t *out, size_t cap, size_t limit);
+
+/*
+ * The A, AAAA and CNAME records of the answer section of an upstream response (as
+ * dns_parse_response accepts, not truncated), as records dns_answer can write: owner names
+ * and CNAME targets in presentation form in text (text_cap bytes; 2 * (DNS_PRES_MAX + 1) per
+ * record is always enough), A and AAAA data pointing into pkt. Returns how many (at most max),
+ * or -1 (malformed, or more than fit).
+ */
+int dns_response_addresses(const uint8_t *pkt, size_t len, struct dns_rr *rrs, int max, char *text,
+                           size_t text_cap);
 
 /* Presentation ("www.example.com", trailing dot optional, "" or "." for the root, \DDD and \X
  * escapes) to wire form. Returns the wire length or -1 (empty label, label over 63 bytes, name

@@ -93,6 +93,8 @@ struct pol_group {
     char *connect_where;                   /* NULL: the default */
     char *ip_where;
     struct policy_monitor monitor;
+    int dns_page;      /* `dns-block page`: blocked names answer the block page's address */
+    int encrypted_dns; /* `encrypted-dns allow`: DoH and DoT services are not blocked */
 };
 
 struct pol_reason {
@@ -133,6 +135,15 @@ static const char *const pol_action_names[] = {"allow", "warn", "block"};
 const char *policy_action_name(enum policy_action a)
 {
     return pol_action_names[a];
+}
+
+const char *policy_tier_name(enum policy_tier t)
+{
+    static const char *const names[] = {"",           "locked",        "allow-list",
+                                        "block-list", "circumvention", "category",
+                                        "default",    "contextual"};
+
+    return (unsigned)t < HAVEN_ARRAY_LEN(names) ? names[t] : "";
 }
 
 static int pol_find_action(const char *s)
@@ -636,6 +647,22 @@ static int pol_group_line(struct pol_parser *ps)
         g->unsafe_search_block = ps->tok[1].s[0] == 'b';
         return 0;
     }
+    if (strcmp(kw, "dns-block") == 0) {
+        if (pol_want_args(ps, 1, 1) < 0)
+            return -1;
+        if (strcmp(ps->tok[1].s, "nxdomain") != 0 && strcmp(ps->tok[1].s, "page") != 0)
+            return pol_fail(ps, "dns-block must be nxdomain or page, not '%s'", ps->tok[1].s);
+        g->dns_page = ps->tok[1].s[0] == 'p';
+        return 0;
+    }
+    if (strcmp(kw, "encrypted-dns") == 0) {
+        if (pol_want_args(ps, 1, 1) < 0)
+            return -1;
+        if (strcmp(ps->tok[1].s, "block") != 0 && strcmp(ps->tok[1].s, "allow") != 0)
+            return pol_fail(ps, "encrypted-dns must be block or allow, not '%s'", ps->tok[1].s);
+        g->encrypted_dns = ps->tok[1].s[0] == 'a';
+        return 0;
+    }
     if (strcmp(kw, "monitor") == 0)
         return pol_want_args(ps, 1, 1) < 0 ? -1 : pol_on_off(ps, ps->tok[1].s, &g->monitor.on);
     if (strcmp(kw, "alert-severity") == 0 || strcmp(kw, "block-score") == 0)
@@ -649,8 +676,9 @@ static int pol_group_line(struct pol_parser *ps)
     return pol_fail(ps,
                     "unknown statement '%s' in a group (expected allow, warn, block, "
                     "default, allow-list, block-list, safe-search, youtube, unsafe-search, "
-                    "block-ip-hosts, ports, connect-ports, inspect, no-sni, monitor, "
-                    "alert-severity, alert-themes, block-score or description)",
+                    "block-ip-hosts, ports, connect-ports, inspect, no-sni, encrypted-dns, "
+                    "dns-block, monitor, alert-severity, alert-themes, block-score or "
+                    "description)",
                     kw);
 }
 
@@ -1250,6 +1278,52 @@ static const char *const pol_unsafe_engines[] = {
     "startpage.com", "ixquick.com", "qwant.com", "mojeek.com", "swisscows.com", "metager.org",
 };
 
+/*
+ * Encrypted DNS services (DNS over HTTPS and over TLS), with the names below them: a device
+ * that uses one resolves round the school's DNS filter. Blocked unless `encrypted-dns allow`.
+ */
+static const char *const pol_encrypted_dns[] = {
+    "dns.google",
+    "cloudflare-dns.com",
+    "one.one.one.one",
+    "dns.quad9.net",
+    "dns9.quad9.net",
+    "dns10.quad9.net",
+    "dns11.quad9.net",
+    "dns12.quad9.net",
+    "doh.opendns.com",
+    "doh.familyshield.opendns.com",
+    "dns.nextdns.io",
+    "dns.adguard.com",
+    "dns.adguard-dns.com",
+    "doh.cleanbrowsing.org",
+    "doh.dns.sb",
+    "dot.sb",
+    "doh.mullvad.net",
+    "dns.mullvad.net",
+    "dns.controld.com",
+    "freedns.controld.com",
+    "doh.libredns.gr",
+    "dot.libredns.gr",
+    "doh.applied-privacy.net",
+    "dot1.applied-privacy.net",
+    "doh.xfinity.com",
+    "dns.alidns.com",
+    "doh.pub",
+    "dot.pub",
+    "dns.twnic.tw",
+    "dns0.eu",
+    "doh.ffmuc.net",
+    "dns.switch.ch",
+    "dns.digitale-gesellschaft.ch",
+    "doh.dns4all.eu",
+    "dns.brahma.world",
+    "resolver2.dns.watch",
+    "dns.decloudus.com",
+    "odvr.nic.cz",
+    "dns.njal.la",
+};
+
 static int pol_host_is(const char *host, size_t len, const char *domain)
 {
     size_t dl = strlen(domain);
@@ -1293,6 +1367,15 @@ static enum policy_safe_search pol_engine(const char *host, size_t len)
             return pol_engines[i].ss;
     }
     return POLICY_SS_NONE;
+}
+
+static const char *pol_encrypted_dns_service(const char *host, size_t len)
+{
+    for (size_t i = 0; i < HAVEN_ARRAY_LEN(pol_encrypted_dns); i++) {
+        if (pol_host_is(host, len, pol_encrypted_dns[i]))
+            return pol_encrypted_dns[i];
+    }
+    return NULL;
 }
 
 static const char *pol_unsafe_engine(const char *host, size_t len)
@@ -1351,6 +1434,17 @@ static int pol_circumvention(const struct pol_group *g, const struct url *u,
         pol_say(reason, rsize, "Sites must be visited by name, not by IP address, in the %s group.",
                 g->name);
         return 1;
+    }
+    if (!g->encrypted_dns) {
+        engine = pol_encrypted_dns_service(u->text + u->host_off, u->host_len);
+        if (engine) {
+            v->rule = "encrypted-dns block (the default)";
+            pol_say(reason, rsize,
+                    "%s is an encrypted DNS service, which would get round the school's "
+                    "filter; it is blocked in the %s group.",
+                    engine, g->name);
+            return 1;
+        }
     }
     if (g->safe_search && g->unsafe_search_block) {
         engine = pol_unsafe_engine(u->text + u->host_off, u->host_len);
@@ -1574,6 +1668,13 @@ const struct policy_monitor *policy_group_monitor(const struct policy *p, int gr
     if (group < 0 || group >= (int)p->ngroups)
         group = p->default_group;
     return &p->groups[group].monitor;
+}
+
+int policy_dns_block_page(const struct policy *p, int group)
+{
+    if (group < 0 || group >= (int)p->ngroups)
+        group = p->default_group;
+    return p->groups[group].dns_page;
 }
 
 int policy_no_sni_block(const struct policy *p, int group)

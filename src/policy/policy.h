@@ -114,6 +114,10 @@ const char *policy_inspecting_group(const struct policy *p);
 /* Does the group block TLS connections whose hello names no server (`no-sni block`)? */
 int policy_no_sni_block(const struct policy *p, int group);
 
+/* Does the group answer blocked names with the block page's address (`dns-block page`)
+ * rather than NXDOMAIN? */
+int policy_dns_block_page(const struct policy *p, int group);
+
 /* What the safeguarding monitor does for a group (docs/monitoring.md). */
 struct policy_monitor {
     int on;             /* `monitor on|off` (default on) */
@@ -152,6 +156,8 @@ const struct tz *policy_tz(const struct policy *p);
 const struct catdb *policy_catdb(const struct policy *p);
 
 const char *policy_action_name(enum policy_action a);
+/* "locked", "allow-list", ... "contextual": for logs and records ("" for 0). */
+const char *policy_tier_name(enum policy_tier t);
 
 /* "google", "bing", ...: for logs; "" for POLICY_SS_NONE. */
 const char *policy_safe_search_name(enum policy_safe_search ss);

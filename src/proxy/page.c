@@ -766,6 +766,23 @@ int page_metrics(struct buf *b, const struct page_metrics *mt)
 
     page_family(b, "haven_tunnels", "gauge", "CONNECT tunnels open now.");
     buf_printf(b, "haven_tunnels %" PRIu64 "\n", mt->tunnels);
+
+    if (mt->dns) {
+        page_family(b, "haven_dns_queries_total", "counter",
+                    "DNS queries, by how they were answered.");
+        for (i = 0; i < DNS_ANS_KINDS; i++)
+            buf_printf(b, "haven_dns_queries_total{answer=\"%s\"} %" PRIu64 "\n",
+                       dns_answer_kind_name((enum dns_answer_kind)i), mt->dns_answers[i]);
+        page_family(b, "haven_dns_upstream_up", "gauge",
+                    "1 while an upstream resolver answers, 0 while it is marked down.");
+        for (i = 0; i < (size_t)mt->dns_upstreams; i++) {
+            const char *ip = mt->dns_upstream[i];
+            buf_printf(b,
+                       strchr(ip, ':') ? "haven_dns_upstream_up{server=\"[%s]:%u\"} %d\n"
+                                       : "haven_dns_upstream_up{server=\"%s:%u\"} %d\n",
+                       ip, mt->dns_upstream_port[i], mt->dns_upstream_up[i]);
+        }
+    }
     return page_done(b, m);
 }
 

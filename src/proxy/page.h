@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "dns/service.h"
+
 #include "policy/policy.h"
 
 struct buf;
@@ -191,6 +193,13 @@ struct page_metrics {
     /* safeguarding records (event/recorder.h) */
     uint64_t rec_events, rec_rollups, rec_dropped, rec_spooled;
     uint64_t alerts, alerts_suppressed, alert_sent, alert_retries, alert_failed;
+    /* the DNS filter (dns/service.h), when it runs */
+    int dns;
+    uint64_t dns_answers[DNS_ANS_KINDS];
+    int dns_upstreams;
+    const char *dns_upstream[8]; /* IP */
+    unsigned dns_upstream_port[8];
+    int dns_upstream_up[8]; /* 1 while every worker finds it up */
 };
 
 /*

@@ -442,10 +442,6 @@ static int proxy_send(struct conn *c, int to_client, const char *data, size_t le
 
 /* ---------------------------------------------------------------- logging */
 
-static const char *const proxy_tier_names[] = {
-    "", "locked", "allow-list", "block-list", "circumvention", "category", "default", "contextual",
-};
-
 static void proxy_log(struct conn *c)
 {
     struct exchange *x = c->x;
@@ -482,7 +478,7 @@ static void proxy_log(struct conn *c)
     r.action = x->inspected             ? "inspect"
                : x->local && !x->v.rule ? "local"
                                         : policy_action_name(x->v.action);
-    r.tier = x->v.rule ? proxy_tier_names[x->v.tier] : "";
+    r.tier = x->v.rule ? policy_tier_name(x->v.tier) : "";
     r.rule = x->v.rule ? x->v.rule : "";
     r.reason = x->reason;
     r.ref = x->ref;
@@ -1380,6 +1376,24 @@ static void proxy_metrics(struct conn *c, struct page_metrics *m, struct page_ve
         for (int k = 0; k < PAGE_UPSTREAM_KINDS; k++)
             m->upstream_errors[k] +=
                 atomic_load_explicit(&st->upstream_errors[k], memory_order_relaxed);
+    }
+    if (srv->ndns_upstream > 0) {
+        m->dns = 1;
+        for (int i = 0; i < srv->nworkers; i++) {
+            for (int k = 0; k < DNS_ANS_KINDS; k++)
+                m->dns_answers[k] += atomic_load_explicit(&srv->workers[i].stats.dns_answers[k],
+                                                          memory_order_relaxed);
+        }
+        m->dns_upstreams = srv->ndns_upstream;
+        for (int j = 0; j < srv->ndns_upstream; j++) {
+            m->dns_upstream[j] = srv->dns_upstream[j].host;
+            m->dns_upstream_port[j] = srv->dns_upstream[j].port;
+            m->dns_upstream_up[j] = 1;
+            for (int i = 0; i < srv->nworkers; i++) {
+                if (atomic_load_explicit(&srv->workers[i].stats.dns_down[j], memory_order_relaxed))
+                    m->dns_upstream_up[j] = 0;
+            }
+        }
     }
     m->reloads_ok = atomic_load(&srv->reloads_ok);
     m->reloads_failed = atomic_load(&srv->reloads_failed);

@@ -15,6 +15,7 @@
 #include "common/tz.h"
 #include "common/xalloc.h"
 #include "config/config.h"
+#include "dns/service.h"
 #include "event/accesslog.h"
 #include "event/recorder.h"
 #include "ident/ident.h"
@@ -100,8 +101,9 @@ struct snapshot *server_current(struct server *s)
     return snap;
 }
 
-/* One listening socket for addr, shared with the other workers through SO_REUSEPORT. */
-static int server_bind(const struct config_addr *a, char *err, size_t errlen)
+/* One listening socket (SOCK_STREAM or SOCK_DGRAM) for addr, shared with the other workers
+ * through SO_REUSEPORT. A UDP socket is told to report the address each datagram came to. */
+static int server_bind(const struct config_addr *a, int type, char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     int fd, one = 1;
@@ -116,7 +118,7 @@ static int server_bind(const struct config_addr *a, char *err, size_t errlen)
         snprintf(err, errlen, "listen %s:%u: not an IP address", a->host, a->port);
         return -1;
     }
-    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = socket(ss.ss_family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd == -1) {
         snprintf(err, errlen, "listen %s:%u: socket: %s", a->host, a->port, strerror(errno));
         return -1;
@@ -125,8 +127,14 @@ static int server_bind(const struct config_addr *a, char *err, size_t errlen)
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (ss.ss_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, len) == -1 || listen(fd, SERVER_BACKLOG) == -1) {
-        snprintf(err, errlen, "listen %s:%u: %s", a->host, a->port, strerror(errno));
+    if (type == SOCK_DGRAM && ss.ss_family == AF_INET)
+        setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof(one));
+    if (type == SOCK_DGRAM && ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) == -1 ||
+        (type == SOCK_STREAM && listen(fd, SERVER_BACKLOG) == -1)) {
+        snprintf(err, errlen, "listen %s:%u%s: %s", a->host, a->port,
+                 type == SOCK_DGRAM ? " (UDP)" : "", strerror(errno));
         close(fd);
         return -1;
     }
@@ -262,11 +270,32 @@ struct server *server_create(struct config *cfg, char *err, size_t errlen)
 
     s->nworkers = cfg->workers > 0 ? cfg->workers : (int)uv_available_parallelism();
     s->workers = xcalloc((size_t)s->nworkers, sizeof(*s->workers));
+    if (cfg->ndns_listen > 0) {
+        s->dns_upstream = xcalloc(DNS_SERVICE_UPSTREAMS_MAX, sizeof(*s->dns_upstream));
+        s->ndns_upstream = dns_service_upstreams(cfg, s->dns_upstream, DNS_SERVICE_UPSTREAMS_MAX);
+        if (s->ndns_upstream == 0) {
+            snprintf(err, errlen,
+                     "dns-listen is set but there is no resolver to forward to: set "
+                     "dns-upstream (or resolver), or list one in /etc/resolv.conf");
+            goto fail;
+        }
+    }
     s->fds = xcalloc((size_t)s->nworkers, sizeof(*s->fds));
+    s->dns_fds = xcalloc((size_t)s->nworkers, sizeof(*s->dns_fds));
     for (int i = 0; i < s->nworkers; i++) {
+        for (int j = 0; j < WORKER_MAX_LISTENERS; j++)
+            s->dns_fds[i][j][0] = s->dns_fds[i][j][1] = -1;
         for (int j = 0; j < cfg->nlisten && j < WORKER_MAX_LISTENERS; j++) {
-            s->fds[i][j] = server_bind(&cfg->listen[j], err, errlen);
+            s->fds[i][j] = server_bind(&cfg->listen[j], SOCK_STREAM, err, errlen);
             if (s->fds[i][j] < 0)
+                goto fail;
+        }
+        for (int j = 0; j < cfg->ndns_listen && j < WORKER_MAX_LISTENERS; j++) {
+            s->dns_fds[i][j][0] = server_bind(&cfg->dns_listen[j], SOCK_DGRAM, err, errlen);
+            if (s->dns_fds[i][j][0] < 0)
+                goto fail;
+            s->dns_fds[i][j][1] = server_bind(&cfg->dns_listen[j], SOCK_STREAM, err, errlen);
+            if (s->dns_fds[i][j][1] < 0)
                 goto fail;
         }
     }
@@ -308,6 +337,8 @@ static void worker_on_wake(uv_async_t *a)
     if (atomic_load(&w->srv->stopping) && !w->draining) {
         for (int j = 0; j < w->nlisteners; j++)
             uv_close((uv_handle_t *)&w->listeners[j], worker_on_closed);
+        dns_service_stop(w->dns);
+        w->dns = NULL;
         proxy_drain(w);
         w->drain_started = uv_now(&w->loop);
         uv_timer_init(&w->loop, &w->drain_timer);
@@ -381,6 +412,15 @@ static int worker_start(struct server *s, int i, char *err, size_t errlen)
         }
         s->fds[i][j] = -1;
         w->nlisteners++;
+    }
+    if (s->cfg->ndns_listen > 0) {
+        int n =
+            s->cfg->ndns_listen < WORKER_MAX_LISTENERS ? s->cfg->ndns_listen : WORKER_MAX_LISTENERS;
+        w->dns = dns_service_start(w, (const int(*)[2])s->dns_fds[i], n, err, errlen);
+        for (int j = 0; j < n; j++)
+            s->dns_fds[i][j][0] = s->dns_fds[i][j][1] = -1; /* the service owns them now */
+        if (!w->dns)
+            return -1;
     }
     if (uv_thread_create(&w->thread, worker_main, w) != 0) {
         snprintf(err, errlen, "cannot start worker thread");
@@ -505,6 +545,10 @@ int server_run(struct server *s)
     if (started == s->nworkers) {
         for (int j = 0; j < s->cfg->nlisten; j++)
             log_info("listening on %s:%u", s->cfg->listen[j].host, s->cfg->listen[j].port);
+        for (int j = 0; j < s->cfg->ndns_listen; j++)
+            log_info("DNS filter on %s:%u (UDP and TCP), forwarding to %s%s",
+                     s->cfg->dns_listen[j].host, s->cfg->dns_listen[j].port,
+                     s->dns_upstream[0].host, s->ndns_upstream > 1 ? " and others" : "");
         uv_run(&loop, UV_RUN_DEFAULT);
     }
     /* Normally the stop signal woke the workers; after a failed start, wake them here. */
@@ -537,9 +581,15 @@ void server_destroy(struct server *s)
         for (int j = 0; j < WORKER_MAX_LISTENERS; j++) {
             if (s->fds[i][j] > 0)
                 close(s->fds[i][j]);
+            for (int k = 0; s->dns_fds && k < 2; k++) {
+                if (s->dns_fds[i][j][k] > 0)
+                    close(s->dns_fds[i][j][k]);
+            }
         }
     }
     free(s->fds);
+    free(s->dns_fds);
+    free(s->dns_upstream);
     free(s->workers);
     if (s->log)
         accesslog_close(s->log);

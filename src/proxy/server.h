@@ -43,8 +43,11 @@ struct server {
     struct config *cfg;
     struct worker *workers;
     int nworkers;
-    int (*fds)[WORKER_MAX_LISTENERS]; /* listening sockets, per worker */
-    pthread_mutex_t lock;             /* guards current and the reload fields */
+    int (*fds)[WORKER_MAX_LISTENERS];        /* listening sockets, per worker */
+    int (*dns_fds)[WORKER_MAX_LISTENERS][2]; /* DNS sockets (UDP, TCP), per worker */
+    struct config_addr *dns_upstream;        /* the DNS filter's resolvers */
+    int ndns_upstream;
+    pthread_mutex_t lock; /* guards current and the reload fields */
     struct snapshot *current;
     uint64_t generation;
     char last_reload[256]; /* "ok" or why the last reload failed */

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "dns/service.h"
 #include "policy/policy.h"
 
 struct server;
@@ -31,11 +32,13 @@ struct worker_stats {
     _Atomic uint64_t verdicts[3][POLICY_MAX_CATEGORIES + 1]; /* [action][category + 1] */
     _Atomic uint64_t connections;                            /* open now */
     _Atomic uint64_t tunnels;                                /* open now */
-    _Atomic uint64_t upstream_errors[5]; /* connect, dns, timeout, reset, certificate */
-    _Atomic uint64_t tls_inspected;      /* CONNECTs decrypted */
-    _Atomic uint64_t rejected;           /* 503: over max-connections */
-    _Atomic uint64_t upstream_reused;    /* exchanges on a pooled connection */
-    _Atomic uint64_t tunnels_spliced;    /* tunnels handed to splice(2) */
+    _Atomic uint64_t upstream_errors[5];            /* connect, dns, timeout, reset, certificate */
+    _Atomic uint64_t tls_inspected;                 /* CONNECTs decrypted */
+    _Atomic uint64_t rejected;                      /* 503: over max-connections */
+    _Atomic uint64_t upstream_reused;               /* exchanges on a pooled connection */
+    _Atomic uint64_t tunnels_spliced;               /* tunnels handed to splice(2) */
+    _Atomic uint64_t dns_answers[DNS_ANS_KINDS];    /* DNS queries, by how they were answered */
+    atomic_int dns_down[DNS_SERVICE_UPSTREAMS_MAX]; /* 1: this worker marked the resolver down */
 };
 
 enum worker_upstream_error {
@@ -65,6 +68,7 @@ struct worker {
     uint64_t drain_started; /* loop time, ms */
     struct worker_stats stats;
     struct match_scratch *scratch; /* the safeguarding monitor's, for this thread */
+    struct dns_service *dns;       /* the DNS filter on this worker, or NULL */
 };
 
 static inline void worker_count(_Atomic uint64_t *c, uint64_t n)
