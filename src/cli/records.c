@@ -396,7 +396,7 @@ static int alerts_show(int argc, char **argv)
     struct store_alert a = {0};
     struct store *st = NULL;
     char err[1024], when[32];
-    int64_t id;
+    int64_t id = 0;
     int rc, found;
     json_t *j;
 
@@ -467,7 +467,7 @@ static int alerts_resolve(int argc, char **argv)
     struct records_opts o;
     struct store *st = NULL;
     char err[1024];
-    int64_t id;
+    int64_t id = 0;
     int rc, done;
 
     rc = records_parse(argc, argv, alerts_usage, "dmfb", 1, "an alert id", &o);

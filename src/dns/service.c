@@ -30,6 +30,10 @@
 #define SVC_CLIENT_PROBE 8     /* slots looked at for a client */
 #define SVC_GROUP_RECHECK 1000 /* ms before a client's session is looked up again */
 #define SVC_SAFE_RRS 32        /* records of a safe-search target kept in an answer */
+#define SVC_TALLY 512          /* allowed (user, name, category) counted before the recorder */
+#define SVC_TALLY_MS 5000      /* counts go to the recorder at least this often */
+#define SVC_RECENT 2048        /* blocked (client, name) remembered, for one row a minute */
+#define SVC_RECENT_MS 60000
 
 /* What a client's address has been found to be; one slot per recent client. */
 struct svc_client {
@@ -44,6 +48,27 @@ struct svc_client {
     uint64_t checked_ms;
     int group;
     const char *user; /* into the snapshot of snap_gen */
+};
+
+/*
+ * Allowed queries counted on the worker: the records keep them as hourly roll-ups anyway, and
+ * one record per name every few seconds costs the recorder far less than one per query.
+ */
+struct svc_tally {
+    uint64_t key; /* hash of everything below but count and time; 0 = empty */
+    uint32_t count;
+    int64_t time_ms; /* the first query's */
+    char ip[IDENT_IP_MAX];
+    char user[IDENT_USER_MAX + 1];
+    char group[IDENT_GROUP_MAX + 1];
+    char category[64];
+    char url[DNS_PRES_MAX + 24];
+};
+
+/* A blocked name a client asked for, recorded as a row at at_ms. */
+struct svc_recent {
+    uint64_t key; /* 0 = empty */
+    uint64_t at_ms;
 };
 
 /* Where an answer goes. */
@@ -96,6 +121,9 @@ struct dns_service {
     int nconns;
     int stopping, open_handles;
     struct svc_client clients[SVC_CLIENTS];
+    struct svc_tally tally[SVC_TALLY];
+    struct svc_recent recent[SVC_RECENT];
+    uv_timer_t tally_timer;
     /* batch buffers for UDP */
     uint8_t in[SVC_BATCH][SVC_IN_MAX];
     uint8_t out[SVC_BATCH][SVC_OUT_MAX];
@@ -222,6 +250,71 @@ static int svc_group(struct dns_service *s, struct svc_client *c, const struct s
 
 /* ---------------------------------------------------------------- records */
 
+static void svc_tally_flush(struct dns_service *s, struct svc_tally *t)
+{
+    const char *cat = t->category;
+    struct access_record r;
+
+    if (t->key == 0)
+        return;
+    memset(&r, 0, sizeof(r));
+    r.time_ms = t->time_ms;
+    r.client = t->ip;
+    r.device = "";
+    r.user = t->user;
+    r.group = t->group;
+    r.method = "DNS";
+    r.url = t->url;
+    r.categories = &cat;
+    r.ncategories = cat[0] ? 1 : 0;
+    r.action = "allow";
+    r.tier = r.rule = r.reason = r.ref = r.safe_search = r.search = "";
+    r.count = t->count;
+    recorder_submit(s->w->srv->rec, &r, NULL);
+    t->key = 0;
+}
+
+static void svc_on_tally(uv_timer_t *t)
+{
+    struct dns_service *s = t->data;
+
+    for (int i = 0; i < SVC_TALLY; i++)
+        svc_tally_flush(s, &s->tally[i]);
+}
+
+static uint64_t svc_hash(uint64_t h, const char *s)
+{
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return (h ^ 0xff) * 1099511628211ULL; /* a separator, so "ab"+"c" is not "a"+"bc" */
+}
+
+/* Count an allowed query (r) in the worker's tally. */
+static void svc_tally_add(struct dns_service *s, const struct access_record *r)
+{
+    const char *cat = r->ncategories ? r->categories[0] : "";
+    uint64_t h = 1469598103934665603ULL;
+    struct svc_tally *t;
+
+    h = svc_hash(svc_hash(svc_hash(svc_hash(svc_hash(h, r->client), r->user), r->group), cat),
+                 r->url);
+    h |= 1; /* never 0 */
+    t = &s->tally[h % SVC_TALLY];
+    if (t->key == h) {
+        t->count++;
+        return;
+    }
+    svc_tally_flush(s, t);
+    t->key = h;
+    t->count = 1;
+    t->time_ms = r->time_ms;
+    snprintf(t->ip, sizeof(t->ip), "%s", r->client);
+    snprintf(t->user, sizeof(t->user), "%s", r->user);
+    snprintf(t->group, sizeof(t->group), "%s", r->group);
+    snprintf(t->category, sizeof(t->category), "%s", cat);
+    snprintf(t->url, sizeof(t->url), "%s", r->url);
+}
+
 static void svc_record(struct dns_service *s, const struct snapshot *snap,
                        const struct svc_client *c, const struct dns_query *q,
                        const struct dns_decision *d)
@@ -231,6 +324,8 @@ static void svc_record(struct dns_service *s, const struct snapshot *snap,
     char url[DNS_PRES_MAX + 32], tbuf[16];
     struct access_record r;
     const struct policy_verdict *v = &d->v;
+    struct svc_recent *seen;
+    uint64_t key, now;
 
     if (!s->w->srv->log && !s->w->srv->rec)
         return;
@@ -270,6 +365,21 @@ static void svc_record(struct dns_service *s, const struct snapshot *snap,
                         : "";
     r.search = "";
     accesslog_submit(s->w->srv->log, &r);
+    if (!s->w->srv->rec)
+        return;
+    if (v->action == POLICY_ALLOW && d->how != DNS_HOW_CANARY) {
+        svc_tally_add(s, &r);
+        return;
+    }
+    /* Devices ask again and again for a name that does not resolve: one row a minute per
+     * client and name is the record; every query still goes to the access log. */
+    key = svc_hash(svc_hash(1469598103934665603ULL, c->ip), q->name) | 1;
+    now = uv_now(&s->w->loop);
+    seen = &s->recent[key % SVC_RECENT];
+    if (seen->key == key && now - seen->at_ms < SVC_RECENT_MS)
+        return;
+    seen->key = key;
+    seen->at_ms = now;
     recorder_submit(s->w->srv->rec, &r, NULL);
 }
 
@@ -400,8 +510,8 @@ static int svc_forward(struct dns_service *s, const struct dns_query *q, enum dn
         wt->to = *to;
     else
         memset(&wt->to, 0, sizeof(wt->to));
-    if (dns_forward_query(s->fwd, how == DNS_HOW_SAFE_NAME ? target : q->name, q->qtype,
-                          svc_on_upstream, wt) < 0) {
+    if (!s->fwd || dns_forward_query(s->fwd, how == DNS_HOW_SAFE_NAME ? target : q->name, q->qtype,
+                                     svc_on_upstream, wt) < 0) {
         free(wt);
         return -1;
     }
@@ -814,9 +924,10 @@ struct dns_service *dns_service_start(struct worker *w, const int (*fds)[2], int
     s->w = w;
     s->cfg = w->srv->cfg;
     svc_block_addrs(s->cfg, &s->block);
-    s->fwd = dns_forward_create(&w->loop, w->srv->dns_upstream, w->srv->ndns_upstream,
-                                s->cfg->dns_timeout_ms, w->stats.dns_down, err, errlen);
-    if (!s->fwd) {
+    if (w->srv->ndns_upstream > 0)
+        s->fwd = dns_forward_create(&w->loop, w->srv->dns_upstream, w->srv->ndns_upstream,
+                                    s->cfg->dns_timeout_ms, w->stats.dns_down, err, errlen);
+    if (!s->fwd && w->srv->ndns_upstream > 0) {
         for (int i = 0; i < n; i++) {
             close(fds[i][0]);
             close(fds[i][1]);
@@ -844,6 +955,10 @@ struct dns_service *dns_service_start(struct worker *w, const int (*fds)[2], int
             log_warnx("dns: worker %d: cannot listen on TCP socket %d", w->id, fds[i][1]);
         s->open_handles += 2;
     }
+    uv_timer_init(&w->loop, &s->tally_timer);
+    s->tally_timer.data = s;
+    uv_timer_start(&s->tally_timer, svc_on_tally, SVC_TALLY_MS, SVC_TALLY_MS);
+    s->open_handles++;
     return s;
 }
 
@@ -870,6 +985,8 @@ void dns_service_stop(struct dns_service *s)
         svc_conn_close(s->conns);
     dns_forward_close(s->fwd); /* waiting queries end now, without answers */
     s->fwd = NULL;
+    svc_on_tally(&s->tally_timer);
+    uv_close((uv_handle_t *)&s->tally_timer, svc_on_closed);
     for (int i = 0; i < s->n; i++) {
         s->udp[i].poll.data = s;
         uv_poll_stop(&s->udp[i].poll);

@@ -78,6 +78,8 @@ struct access_record {
     const char *search;            /* search terms in the URL (http/search.h); or empty */
     int circumvention;             /* 1: an attempt to get round the filter */
     int tunnel;                    /* 1: a CONNECT tunnel */
+    uint32_t count; /* allowed requests this record stands for, in the records' hourly roll-ups
+                       (the DNS filter sums its queries); 0 = 1. The access log ignores it. */
 };
 
 struct accesslog_config {

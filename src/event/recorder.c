@@ -254,6 +254,8 @@ static size_t rec_pack(struct rec_packed *p, enum rec_kind kind, const struct ac
         src[RS_EXCERPT] = m->excerpt;
         src[RS_SOURCE] = m->source;
     }
+    if (kind == RK_ROLLUP) /* a roll-up has no score: it carries how many requests it counts */
+        p->score = a->count > 1 ? (int32_t)(a->count > INT32_MAX ? INT32_MAX : a->count) : 1;
     for (int i = 0; i < RS_N; i++) {
         p->len[i] = rec_put(p->text + off, src[i], rec_max[i]);
         off += p->len[i];
@@ -488,7 +490,7 @@ static void rec_rollup_add(struct recorder *rec, const struct rec_view *v)
         rec->buckets[h] = r;
         rec->nrollups++;
     }
-    r->requests++;
+    r->requests += p->score > 1 ? p->score : 1;
     r->bytes += (int64_t)p->bytes;
 }
 

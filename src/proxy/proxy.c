@@ -1377,7 +1377,7 @@ static void proxy_metrics(struct conn *c, struct page_metrics *m, struct page_ve
             m->upstream_errors[k] +=
                 atomic_load_explicit(&st->upstream_errors[k], memory_order_relaxed);
     }
-    if (srv->ndns_upstream > 0) {
+    if (srv->cfg->ndns_listen > 0) {
         m->dns = 1;
         for (int i = 0; i < srv->nworkers; i++) {
             for (int k = 0; k < DNS_ANS_KINDS; k++)

@@ -273,12 +273,10 @@ struct server *server_create(struct config *cfg, char *err, size_t errlen)
     if (cfg->ndns_listen > 0) {
         s->dns_upstream = xcalloc(DNS_SERVICE_UPSTREAMS_MAX, sizeof(*s->dns_upstream));
         s->ndns_upstream = dns_service_upstreams(cfg, s->dns_upstream, DNS_SERVICE_UPSTREAMS_MAX);
-        if (s->ndns_upstream == 0) {
-            snprintf(err, errlen,
-                     "dns-listen is set but there is no resolver to forward to: set "
-                     "dns-upstream (or resolver), or list one in /etc/resolv.conf");
-            goto fail;
-        }
+        if (s->ndns_upstream == 0)
+            log_warnx("dns-listen is set but there is no resolver to forward to (set "
+                      "dns-upstream, or list one in /etc/resolv.conf): the DNS filter answers "
+                      "what it decides itself and SERVFAIL for the rest");
     }
     s->fds = xcalloc((size_t)s->nworkers, sizeof(*s->fds));
     s->dns_fds = xcalloc((size_t)s->nworkers, sizeof(*s->dns_fds));
@@ -548,7 +546,8 @@ int server_run(struct server *s)
         for (int j = 0; j < s->cfg->ndns_listen; j++)
             log_info("DNS filter on %s:%u (UDP and TCP), forwarding to %s%s",
                      s->cfg->dns_listen[j].host, s->cfg->dns_listen[j].port,
-                     s->dns_upstream[0].host, s->ndns_upstream > 1 ? " and others" : "");
+                     s->ndns_upstream ? s->dns_upstream[0].host : "nobody",
+                     s->ndns_upstream > 1 ? " and others" : "");
         uv_run(&loop, UV_RUN_DEFAULT);
     }
     /* Normally the stop signal woke the workers; after a failed start, wake them here. */
