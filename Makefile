@@ -25,6 +25,7 @@ bench: build
 	@bench/proxy/run
 	@bench/tls/run
 	@bench/scan/run
+	@bench/dns/run
 
 clean:
 	rm -rf build

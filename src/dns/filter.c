@@ -1,6 +1,7 @@
 #include "common/compat.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 
 #include "dns/filter.h"
 #include "dns/wire.h"
@@ -44,14 +45,32 @@ static int filter_is(const struct dns_query *q, const char *name)
     return strcmp(q->name, name) == 0;
 }
 
+/*
+ * Where the part of a name the policy looks at starts: the whole name, or for a name longer
+ * than any host (only escaped bytes make one) its longest tail of whole labels that is not,
+ * so that "\001\001...\001.blocked.example" is still under blocked.example.
+ */
+static size_t filter_suffix(const char *name, size_t len)
+{
+    if (len <= URL_HOST_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (name[i] == '\\')
+            i += isdigit((unsigned char)name[i + 1]) ? 3 : 1;
+        else if (name[i] == '.' && len - i - 1 <= URL_HOST_MAX)
+            return i + 1;
+    }
+    return 0;
+}
+
 /* The name as the host of http://NAME/, for the policy. Escaped names ("a\.b") keep their
  * escapes: they match no list entry, which is right for names no browser can ask for. */
-static void filter_url(const struct dns_query *q, struct url *u)
+static void filter_url(const char *name, struct url *u)
 {
-    size_t n = q->name_len;
+    size_t n = strlen(name);
 
     memcpy(u->text, "http://", 7);
-    memcpy(u->text + 7, q->name, n);
+    memcpy(u->text + 7, name, n);
     u->text[7 + n] = '/';
     u->text[8 + n] = '\0';
     u->len = 8 + n;
@@ -111,13 +130,12 @@ void dns_filter_decide(const struct policy *p, const struct dns_query *q, int gr
             return;
         }
     }
-    if (q->name_len == 0 || q->name_len > URL_HOST_MAX) {
-        /* The root, or a name no URL can hold: nothing in any list can match it. */
+    if (q->name_len == 0) {
         if (q->qtype == DNS_TYPE_ANY)
             d->how = DNS_HOW_ANY;
         return;
     }
-    filter_url(q, &u);
+    filter_url(q->name + filter_suffix(q->name, q->name_len), &u);
     policy_decide(p, &u, group, t, &d->v);
     d->decided = 1;
     if (d->v.action == POLICY_BLOCK) {

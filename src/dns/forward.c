@@ -295,7 +295,7 @@ static void fwd_answer(struct dns_forward *f, struct fwd_query *q, const uint8_t
     const char *why;
 
     if (dns_parse_response(pkt, len, &r, &why) != DNS_OK || r.id != q->id || r.qtype != q->qtype ||
-        strcmp(r.qname, q->name) != 0) {
+        r.qclass != DNS_CLASS_IN || strcmp(r.qname, q->name) != 0) {
         if (over_tcp)
             fwd_next(f, q);
         return; /* not the answer to this question: wait for the real one */

@@ -32,7 +32,7 @@
 #define SVC_SAFE_RRS 32        /* records of a safe-search target kept in an answer */
 #define SVC_TALLY 512          /* allowed (user, name, category) counted before the recorder */
 #define SVC_TALLY_MS 5000      /* counts go to the recorder at least this often */
-#define SVC_RECENT 2048        /* blocked (client, name) remembered, for one row a minute */
+#define SVC_RECENT 8192        /* blocked (client, name) remembered, for one row a minute */
 #define SVC_RECENT_MS 60000
 
 /* What a client's address has been found to be; one slot per recent client. */
@@ -77,7 +77,7 @@ struct svc_to {
     int fd;                /* UDP socket */
     struct sockaddr_storage peer;
     socklen_t peer_len;
-    uint8_t ctrl[64]; /* the IP_PKTINFO / IPV6_PKTINFO to send with */
+    _Alignas(struct cmsghdr) uint8_t ctrl[64]; /* the IP_PKTINFO / IPV6_PKTINFO to send with */
     size_t ctrl_len;
 };
 
@@ -299,7 +299,7 @@ static void svc_tally_add(struct dns_service *s, const struct access_record *r)
     h = svc_hash(svc_hash(svc_hash(svc_hash(svc_hash(h, r->client), r->user), r->group), cat),
                  r->url);
     h |= 1; /* never 0 */
-    t = &s->tally[h % SVC_TALLY];
+    t = &s->tally[(h >> 32) % SVC_TALLY];
     if (t->key == h) {
         t->count++;
         return;
@@ -375,7 +375,7 @@ static void svc_record(struct dns_service *s, const struct snapshot *snap,
      * client and name is the record; every query still goes to the access log. */
     key = svc_hash(svc_hash(1469598103934665603ULL, c->ip), q->name) | 1;
     now = uv_now(&s->w->loop);
-    seen = &s->recent[key % SVC_RECENT];
+    seen = &s->recent[(key >> 32) % SVC_RECENT];
     if (seen->key == key && now - seen->at_ms < SVC_RECENT_MS)
         return;
     seen->key = key;
@@ -700,7 +700,7 @@ static void svc_on_udp(uv_poll_t *h, int status, int events)
     struct mmsghdr rx[SVC_BATCH], tx[SVC_BATCH];
     struct iovec riov[SVC_BATCH], tiov[SVC_BATCH];
     struct svc_to to[SVC_BATCH];
-    uint8_t rctrl[SVC_BATCH][64];
+    _Alignas(struct cmsghdr) uint8_t rctrl[SVC_BATCH][64];
 
     if (status < 0 || !(events & UV_READABLE))
         return;

@@ -441,7 +441,7 @@ static enum dns_parse msg_walk(const uint8_t *pkt, size_t len, struct dns_respon
     r->flags = 0;
     r->rcode = 0;
     r->tc = 0;
-    r->qtype = 0;
+    r->qtype = r->qclass = 0;
     r->qname[0] = '\0';
     r->ancount = 0;
     r->min_ttl = 0;
@@ -468,6 +468,7 @@ static enum dns_parse msg_walk(const uint8_t *pkt, size_t len, struct dns_respon
     counts[2] = get16(pkt + 10);
     if (question_read(pkt, len, &st, &off, wire, &wire_len, &r->qtype, &qclass, why) < 0)
         goto out;
+    r->qclass = qclass;
     dns_name_to_text(wire, r->qname);
     if (r->tc) {
         /* a truncated answer is only good for its header: the client retries over TCP */
@@ -869,7 +870,7 @@ size_t dns_answer_response(const struct dns_query *q, const uint8_t *pkt, size_t
     int rcode;
 
     if (q->wire_len == 0 || len > cap || msg_walk(pkt, len, &r, NULL, 0, 0, &why) != DNS_OK ||
-        r.tc || r.qtype != q->qtype || strcmp(r.qname, q->name) != 0)
+        r.tc || r.qtype != q->qtype || r.qclass != q->qclass || strcmp(r.qname, q->name) != 0)
         return 0;
     /* OPT is ours to write; one that is not the last record cannot be cut out */
     if (r.opt_len > 0 && r.opt_off + r.opt_len != len)
@@ -927,7 +928,9 @@ int dns_response_addresses(const uint8_t *pkt, size_t len, struct dns_rr *rrs, i
             rdata_names(pkt, &st, &rr, &soa_fixed, &why) < 0)
             return -1;
         if (rr.class != DNS_CLASS_IN ||
-            (rr.type != DNS_TYPE_A && rr.type != DNS_TYPE_AAAA && rr.type != DNS_TYPE_CNAME))
+            (rr.type != DNS_TYPE_A && rr.type != DNS_TYPE_AAAA && rr.type != DNS_TYPE_CNAME) ||
+            (rr.type == DNS_TYPE_A && rr.rdlen != 4) ||
+            (rr.type == DNS_TYPE_AAAA && rr.rdlen != 16))
             continue;
         if (n == max || text_cap - used < 2 * (DNS_PRES_MAX + 1))
             return -1;

@@ -149,7 +149,7 @@ struct dns_response_view {
     uint16_t id, flags;
     int rcode; /* including the extended bits from an OPT record */
     int tc;    /* truncated: only the header and question were read */
-    uint16_t qtype;
+    uint16_t qtype, qclass;
     char qname[DNS_PRES_MAX + 1]; /* presentation form, as in struct dns_query */
     int ancount;
     /* smallest TTL of the answer records; for NXDOMAIN or an empty answer also the SOA
@@ -177,8 +177,8 @@ int dns_response_patch(uint8_t *pkt, size_t len, uint16_t id, uint32_t age);
 
 /*
  * The answer to q made from an upstream response pkt (as dns_parse_response accepts, not
- * truncated, for q's name and type), aged by age seconds (TTLs lowered): q's id, RD and CD and
- * the question's case as the client wrote it; AA and AD cleared; the upstream's OPT record
+ * truncated, for q's name, type and class), aged by age seconds (TTLs lowered): q's id, RD and CD
+ * and the question's case as the client wrote it; AA and AD cleared; the upstream's OPT record
  * replaced by ours when q->edns, dropped otherwise. Over limit (as for dns_answer) the answer
  * is the header and question with TC. Returns the length, or 0 (does not fit, or pkt does not
  * match q, or its OPT record is not the last one).
@@ -187,8 +187,9 @@ size_t dns_answer_response(const struct dns_query *q, const uint8_t *pkt, size_t
                            uint8_t *out, size_t cap, size_t limit);
 
 /*
- * The A, AAAA and CNAME records of the answer section of an upstream response (as
- * dns_parse_response accepts, not truncated), as records dns_answer can write: owner names
+ * The A, AAAA and CNAME records of class IN of the answer section of an upstream response (as
+ * dns_parse_response accepts, not truncated), as records dns_answer can write (an A or AAAA
+ * record whose data is not 4 or 16 bytes is left out): owner names
  * and CNAME targets in presentation form in text (text_cap bytes; 2 * (DNS_PRES_MAX + 1) per
  * record is always enough), A and AAAA data pointing into pkt. Returns how many (at most max),
  * or -1 (malformed, or more than fit).

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <pwd.h>
 #include <signal.h>
@@ -235,6 +236,17 @@ static int server_start_recorder(struct server *s, char *err, size_t errlen)
     return s->rec ? 0 : -1;
 }
 
+/*
+ * Building a snapshot (compiling the keyword libraries above all) allocates and frees tens of
+ * megabytes; give the freed memory back to the system, or it stays counted against haven.
+ */
+static void server_trim(void)
+{
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+}
+
 struct server *server_create(struct config *cfg, char *err, size_t errlen)
 {
     struct server *s = xcalloc(1, sizeof(*s));
@@ -249,6 +261,7 @@ struct server *server_create(struct config *cfg, char *err, size_t errlen)
     if (!s->current)
         goto fail;
     snprintf(s->last_reload, sizeof(s->last_reload), "loaded at start");
+    server_trim();
     /* Before any thread exists: this forks the certificate signer. */
     if (server_start_inspection(s, err, errlen) < 0)
         goto fail;
@@ -427,6 +440,16 @@ static int worker_start(struct server *s, int i, char *err, size_t errlen)
     return 0;
 }
 
+/* The DNS filter's upstream i as IP:PORT, for the log (a static buffer: main thread). */
+static const char *server_upstream_text(const struct server *s, int i)
+{
+    static char text[CONFIG_HOST_MAX + 10];
+    const struct config_addr *a = &s->dns_upstream[i];
+
+    snprintf(text, sizeof(text), strchr(a->host, ':') ? "[%s]:%u" : "%s:%u", a->host, a->port);
+    return text;
+}
+
 /* ---------------------------------------------------------------- signals */
 
 /* Make snap current and tell the workers. */
@@ -463,6 +486,7 @@ static void server_reload(struct server *s)
         return;
     }
     server_swap(s, snap);
+    server_trim();
     pthread_mutex_lock(&s->lock);
     snprintf(s->last_reload, sizeof(s->last_reload), "ok");
     pthread_mutex_unlock(&s->lock);
@@ -544,9 +568,11 @@ int server_run(struct server *s)
         for (int j = 0; j < s->cfg->nlisten; j++)
             log_info("listening on %s:%u", s->cfg->listen[j].host, s->cfg->listen[j].port);
         for (int j = 0; j < s->cfg->ndns_listen; j++)
-            log_info("DNS filter on %s:%u (UDP and TCP), forwarding to %s%s",
+            log_info(strchr(s->cfg->dns_listen[j].host, ':')
+                         ? "DNS filter on [%s]:%u (UDP and TCP), forwarding to %s%s"
+                         : "DNS filter on %s:%u (UDP and TCP), forwarding to %s%s",
                      s->cfg->dns_listen[j].host, s->cfg->dns_listen[j].port,
-                     s->ndns_upstream ? s->dns_upstream[0].host : "nobody",
+                     s->ndns_upstream ? server_upstream_text(s, 0) : "nobody",
                      s->ndns_upstream > 1 ? " and others" : "");
         uv_run(&loop, UV_RUN_DEFAULT);
     }

@@ -151,9 +151,9 @@ def iter_pattern(n, seed=b"haven"):
 class StubDNS:
     """tests/system/stubdns.py with records; .port; .queries() reads its log."""
 
-    def __init__(self, records, log_dir):
+    def __init__(self, records, log_dir, args=()):
         self.log = Path(log_dir) / "stubdns.log"
-        argv = [PYTHON, str(STUBDNS), "--log", str(self.log)]
+        argv = [PYTHON, str(STUBDNS), "--log", str(self.log)] + [str(a) for a in args]
         for r in records:
             argv += ["--record", r]
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -550,8 +550,10 @@ def request_bytes(method, target, host=None, headers=(), body=b""):
 class Haven:
     """One `haven serve` in directory: its configuration, policy, data dir and stderr."""
 
-    def __init__(self, directory, db, policy=POLICY, resolver=None, extra="", workers=2):
+    def __init__(self, directory, db, policy=POLICY, resolver=None, extra="", workers=2,
+                 env=None):
         self.dir = Path(directory)
+        self.env = dict(env or {})  # more environment variables (HAVEN_TEST_CLOCK_FILE, ...)
         self.data = self.dir / "var"
         self.data.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -569,9 +571,11 @@ class Haven:
     # -- process
 
     def start(self):
+        env = haven_env()
+        env.update(self.env)
         self.proc = subprocess.Popen([haven_bin(), "serve", "--config", str(self.config)],
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, env=haven_env())
+                                     stderr=subprocess.PIPE, env=env)
         threading.Thread(target=self._read_stderr, daemon=True).start()
         threading.Thread(target=self.proc.stdout.read, daemon=True).start()
         if not self.wait_stderr("listening on 127.0.0.1:%d" % self.port):

@@ -6,6 +6,7 @@ same port, and prints that port on stdout (one line, flushed) once it is ready.
 
     /usr/bin/python3 tests/system/stubdns.py [--host 127.0.0.1] [--port 0]
         [--zone FILE] [--record 'NAME [TTL] TYPE VALUE']... [--log FILE]
+        [--negative-ttl SECONDS]
 
 Zone text (FILE not ending in .json), one record a line, '#' starts a comment:
 
@@ -26,6 +27,9 @@ in the answer too); NOERROR with no answer (NODATA) if the name has only other t
 NXDOMAIN for a name not in the zone. Names are matched case-insensitively. A UDP answer
 over 512 bytes (or the client's EDNS size) is sent truncated (TC) so the client retries
 over TCP. --log FILE appends "NAME TYPE PROTO" for every question (tests count them).
+--negative-ttl SECONDS puts an SOA record (TTL and MINIMUM SECONDS, owner the name's last
+label) in the authority section of NXDOMAIN and NODATA answers, so resolvers may cache them
+(RFC 2308); without it negative answers carry no SOA.
 
 In a test:
 
@@ -201,9 +205,16 @@ def rr(name, rtype, ttl, value):
     return encode_name(name) + struct.pack("!HHIH", TYPES[rtype], 1, ttl, len(rdata)) + rdata
 
 
+def soa(owner, ttl):
+    rdata = (encode_name("ns." + owner) + encode_name("hostmaster." + owner)
+             + struct.pack("!IIIII", 1, 3600, 600, 86400, ttl))
+    return encode_name(owner) + struct.pack("!HHIH", TYPES["SOA"], 1, ttl, len(rdata)) + rdata
+
+
 class Server:
-    def __init__(self, zone, log_path):
+    def __init__(self, zone, log_path, negative_ttl=None):
         self.zone = zone
+        self.negative_ttl = negative_ttl
         self.log_lock = threading.Lock()
         self.log_path = log_path
 
@@ -262,8 +273,12 @@ class Server:
                     break
         # QR, opcode copied, AA, RD copied; RA; rcode.
         rflags = 0x8000 | (flags & 0x7800) | 0x0400 | (flags & 0x0100) | 0x0080 | rcode
-        body = b"".join(answers)
-        reply = struct.pack("!HHHHHH", qid, rflags, 1, len(answers), 0, 0) + question + body
+        authority = []
+        if self.negative_ttl is not None and rcode in (0, 3) and not answers:
+            authority.append(soa(name.rsplit(".", 1)[-1], self.negative_ttl))
+        body = b"".join(answers) + b"".join(authority)
+        reply = (struct.pack("!HHHHHH", qid, rflags, 1, len(answers), len(authority), 0)
+                 + question + body)
         if proto == "udp" and len(reply) > limit:
             reply = struct.pack("!HHHHHH", qid, rflags | 0x0200, 1, 0, 0, 0) + question
         return reply
@@ -348,6 +363,8 @@ def main(argv=None):
     ap.add_argument("--record", action="append", default=[], metavar="'NAME [TTL] TYPE VALUE'",
                     help="one record, as a line of a text zone")
     ap.add_argument("--log", help="append 'NAME TYPE PROTO' per question to this file")
+    ap.add_argument("--negative-ttl", type=int, metavar="SECONDS",
+                    help="answer NXDOMAIN and NODATA with an SOA of this TTL (default: no SOA)")
     args = ap.parse_args(argv)
 
     if args.host not in ("127.0.0.1", "::1", "localhost"):
@@ -364,7 +381,9 @@ def main(argv=None):
         print("stubdns: %s" % e, file=sys.stderr)
         return 2
 
-    server = Server(zone, args.log)
+    if args.negative_ttl is not None and not 0 <= args.negative_ttl <= 0x7FFFFFFF:
+        ap.error("--negative-ttl must be 0 to 2147483647")
+    server = Server(zone, args.log, args.negative_ttl)
     udp, tcp, port = make_servers(server, host, args.port)
     for s in (udp, tcp):
         threading.Thread(target=s.serve_forever, daemon=True).start()

@@ -789,15 +789,492 @@ static void test_response_malformed(void **state)
     assert_non_null(strstr(why, "OPT"));
 }
 
+/* ---- answers made from upstream responses ---- */
+
+static uint32_t get32_at(const uint8_t *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+static uint16_t get16_at(const uint8_t *b)
+{
+    return (uint16_t)(b[0] << 8 | b[1]);
+}
+
+/*
+ * An upstream answer for www.example.com/A, as a resolver sends it (lower case, its own id, AA
+ * and AD set): www.example.com CNAME cdn.example.net (TTL 300), cdn.example.net CNAME
+ * edge.cdn.example.net (200), edge.cdn.example.net A 127.0.0.1 (100); with extra, also an MX
+ * and an AAAA record for edge (TTL 50) in the answer section; with upstream_opt an OPT record
+ * (4096, DO) last. ttl[] gets the offsets of the TTL fields of the records.
+ */
+static void chain_response(struct pkt *p, int extra, int upstream_opt, size_t *ttl)
+{
+    size_t target, edge, n = 0;
+
+    header(p, 0x7777, DNS_FLAG_QR | DNS_FLAG_AA | DNS_FLAG_RD | DNS_FLAG_RA | DNS_FLAG_AD, 1,
+           extra ? 5 : 3, 0, upstream_opt ? 1 : 0);
+    NAME(p, "\3www\7example\3com");
+    put16(p, DNS_TYPE_A);
+    put16(p, DNS_CLASS_IN);
+
+    put(p, "\xc0\x0c", 2);
+    put16(p, DNS_TYPE_CNAME);
+    put16(p, DNS_CLASS_IN);
+    ttl[n++] = p->len;
+    put32(p, 300);
+    put16(p, 17);
+    target = p->len;
+    NAME(p, "\3cdn\7example\3net");
+
+    put16(p, (uint16_t)(0xc000 | target));
+    put16(p, DNS_TYPE_CNAME);
+    put16(p, DNS_CLASS_IN);
+    ttl[n++] = p->len;
+    put32(p, 200);
+    put16(p, 7);
+    edge = p->len;
+    put(p, "\4EDGE", 5); /* upstream case is not ours to change */
+    put16(p, (uint16_t)(0xc000 | target));
+
+    if (extra) {
+        put16(p, (uint16_t)(0xc000 | edge));
+        put16(p, DNS_TYPE_MX);
+        put16(p, DNS_CLASS_IN);
+        ttl[n++] = p->len;
+        put32(p, 50);
+        put16(p, 4);
+        put(p, "\0\12\xc0\x0c", 4);
+    }
+    put16(p, (uint16_t)(0xc000 | edge));
+    put16(p, DNS_TYPE_A);
+    put16(p, DNS_CLASS_IN);
+    ttl[n++] = p->len;
+    put32(p, 100);
+    put16(p, 4);
+    put(p, "\x7f\0\0\1", 4);
+    if (extra) {
+        put16(p, (uint16_t)(0xc000 | edge));
+        put16(p, DNS_TYPE_AAAA);
+        put16(p, DNS_CLASS_IN);
+        ttl[n++] = p->len;
+        put32(p, 50);
+        put16(p, 16);
+        put(p, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16);
+    }
+    if (upstream_opt)
+        opt(p, 4096, 0, 1);
+}
+
+/* Check the common parts of an answer made for the simple_query client. */
+static void check_from_upstream(const uint8_t *out, size_t n, const struct dns_query *q,
+                                struct dns_response_view *r)
+{
+    parse_ok(out, n, r);
+    assert_int_equal(r->id, q->id);
+    assert_string_equal(r->qname, "www.example.com");
+    assert_int_equal(r->qtype, DNS_TYPE_A);
+    /* the client's case in the question */
+    assert_memory_equal(out + DNS_HEADER_LEN, q->wire, q->wire_len);
+    assert_memory_equal(out + DNS_HEADER_LEN, "\3www\7Example\3COM", 17);
+    assert_int_equal(r->flags & (DNS_FLAG_QR | DNS_FLAG_RA | DNS_FLAG_RD),
+                     DNS_FLAG_QR | DNS_FLAG_RA | DNS_FLAG_RD);
+    assert_int_equal(r->flags & (DNS_FLAG_AA | DNS_FLAG_AD), 0);
+}
+
+static void test_answer_response(void **state)
+{
+    struct pkt up, c;
+    struct dns_query q;
+    struct dns_response_view r;
+    const char *why = NULL;
+    uint8_t out[1024];
+    size_t ttl[5], n;
+
+    (void)state;
+    /* a client without EDNS: the upstream's OPT is dropped */
+    chain_response(&up, 0, 1, ttl);
+    simple_query(&c, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer_response(&q, up.b, up.len, 30, out, sizeof(out), q.udp_size);
+    assert_int_equal(n, up.len - 11);
+    check_from_upstream(out, n, &q, &r);
+    assert_int_equal(r.rcode, DNS_RCODE_NOERROR);
+    assert_int_equal(r.ancount, 3);
+    assert_int_equal(r.opt_len, 0);
+    assert_int_equal(get16_at(out + 10), 0); /* ARCOUNT */
+    assert_int_equal(get32_at(out + ttl[0]), 270);
+    assert_int_equal(get32_at(out + ttl[1]), 170);
+    assert_int_equal(get32_at(out + ttl[2]), 70);
+    assert_int_equal(r.min_ttl, 70);
+    /* the records are the upstream's, case and compression included */
+    assert_memory_equal(out + 29, up.b + 29, ttl[0] - 29);
+    assert_memory_equal(out + ttl[2] + 4, up.b + ttl[2] + 4, n - ttl[2] - 4);
+    /* the upstream packet is not changed */
+    assert_int_equal(get16_at(up.b), 0x7777);
+    assert_int_equal(get32_at(up.b + ttl[0]), 300);
+
+    /* aged past a TTL: 0, never below */
+    n = dns_answer_response(&q, up.b, up.len, 250, out, sizeof(out), q.udp_size);
+    check_from_upstream(out, n, &q, &r);
+    assert_int_equal(get32_at(out + ttl[0]), 50);
+    assert_int_equal(get32_at(out + ttl[1]), 0);
+    assert_int_equal(get32_at(out + ttl[2]), 0);
+
+    /* a client with EDNS (DO clear): our OPT replaces the upstream's */
+    simple_query(&c, 1);
+    opt(&c, 1400, 0, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), q.udp_size);
+    assert_int_equal(n, up.len);
+    check_from_upstream(out, n, &q, &r);
+    assert_int_equal(r.ancount, 3);
+    assert_int_equal(r.min_ttl, 100);
+    assert_int_equal(get16_at(out + 10), 1);
+    assert_int_equal(r.opt_len, 11);
+    assert_int_equal(r.opt_off + 11, n);
+    assert_memory_equal(out + n - 11, "\0\0\x29\x04\xd0\0\0\0\0\0\0", 11);
+
+    /* the upstream sent no OPT, the client did (with DO): ours is added */
+    chain_response(&up, 0, 0, ttl);
+    simple_query(&c, 1);
+    opt(&c, 4096, 0, 1);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), q.udp_size);
+    assert_int_equal(n, up.len + 11);
+    check_from_upstream(out, n, &q, &r);
+    assert_int_equal(get16_at(out + 10), 1);
+    assert_memory_equal(out + n - 11, "\0\0\x29\x04\xd0\0\0\x80\0\0\0", 11);
+
+    /* neither: no OPT */
+    simple_query(&c, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), q.udp_size);
+    assert_int_equal(n, up.len);
+    check_from_upstream(out, n, &q, &r);
+    assert_int_equal(r.opt_len, 0);
+
+    /* the client's CD is echoed, RD as the client sent it */
+    simple_query(&c, 0);
+    c.b[2] = 0;                  /* RD clear */
+    c.b[3] = DNS_FLAG_CD & 0xff; /* CD set */
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), q.udp_size);
+    parse_ok(out, n, &r);
+    assert_true(r.flags & DNS_FLAG_CD);
+    assert_false(r.flags & DNS_FLAG_RD);
+
+    /* no room in out: 0 */
+    simple_query(&c, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    assert_int_equal(dns_answer_response(&q, up.b, up.len, 0, out, up.len - 1, 0), 0);
+}
+
+static void test_answer_response_negative(void **state)
+{
+    struct pkt up, c;
+    struct dns_query q;
+    struct dns_response_view r;
+    const char *why = NULL;
+    uint8_t out[1024];
+    size_t n, soa_ttl;
+
+    (void)state;
+    /* NXDOMAIN with an SOA: the rcode and the authority section are kept, TTL aged */
+    header(&up, 5, DNS_FLAG_QR | DNS_FLAG_AA | DNS_FLAG_RD | DNS_FLAG_RA | DNS_RCODE_NXDOMAIN, 1, 0,
+           1, 1);
+    NAME(&up, "\3www\7example\3com");
+    put16(&up, DNS_TYPE_A);
+    put16(&up, DNS_CLASS_IN);
+    put(&up, "\xc0\x10", 2); /* example.com */
+    put16(&up, DNS_TYPE_SOA);
+    put16(&up, DNS_CLASS_IN);
+    soa_ttl = up.len;
+    put32(&up, 3600);
+    put16(&up, 5 + 5 + 20);
+    put(&up, "\2ns\xc0\x10", 5);
+    put(&up, "\2hm\xc0\x10", 5);
+    put32(&up, 1);
+    put32(&up, 2);
+    put32(&up, 3);
+    put32(&up, 4);
+    put32(&up, 300);
+    opt(&up, 1232, 0, 0);
+
+    simple_query(&c, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer_response(&q, up.b, up.len, 10, out, sizeof(out), q.udp_size);
+    assert_int_equal(n, up.len - 11);
+    check_from_upstream(out, n, &q, &r);
+    assert_int_equal(r.rcode, DNS_RCODE_NXDOMAIN);
+    assert_int_equal(r.ancount, 0);
+    assert_int_equal(get16_at(out + 8), 1); /* NSCOUNT */
+    assert_int_equal(get32_at(out + soa_ttl), 3590);
+    assert_int_equal(r.min_ttl, 300);
+    assert_int_equal(get32_at(out + n - 4), 300); /* MINIMUM is data: not aged */
+
+    /* with EDNS: still NXDOMAIN, with our OPT */
+    simple_query(&c, 1);
+    opt(&c, 1232, 0, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer_response(&q, up.b, up.len, 10, out, sizeof(out), q.udp_size);
+    check_from_upstream(out, n, &q, &r);
+    assert_int_equal(r.rcode, DNS_RCODE_NXDOMAIN);
+    assert_int_equal(r.opt_len, 11);
+
+    /* SERVFAIL without records */
+    header(&up, 5, DNS_FLAG_QR | DNS_FLAG_RD | DNS_FLAG_RA | DNS_RCODE_SERVFAIL, 1, 0, 0, 0);
+    NAME(&up, "\3www\7example\3com");
+    put16(&up, DNS_TYPE_A);
+    put16(&up, DNS_CLASS_IN);
+    simple_query(&c, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), q.udp_size);
+    assert_int_equal(n, up.len);
+    check_from_upstream(out, n, &q, &r);
+    assert_int_equal(r.rcode, DNS_RCODE_SERVFAIL);
+}
+
+static void test_answer_response_limit(void **state)
+{
+    struct pkt up, c;
+    struct dns_query q;
+    struct dns_response_view r;
+    const char *why = NULL;
+    uint8_t out[2048];
+    size_t n;
+    int i;
+
+    (void)state;
+    /* 30 A records: 12 + 21 + 30 * 16 = 513 bytes, one more than 512 */
+    header(&up, 5, DNS_FLAG_QR | DNS_FLAG_RD | DNS_FLAG_RA, 1, 30, 0, 0);
+    NAME(&up, "\3www\7example\3com");
+    put16(&up, DNS_TYPE_A);
+    put16(&up, DNS_CLASS_IN);
+    for (i = 0; i < 30; i++) {
+        uint8_t ip[4] = {127, 0, 0, (uint8_t)(i + 1)};
+
+        put(&up, "\xc0\x0c", 2);
+        put16(&up, DNS_TYPE_A);
+        put16(&up, DNS_CLASS_IN);
+        put32(&up, 60);
+        put16(&up, 4);
+        put(&up, ip, 4);
+    }
+    assert_int_equal(up.len, 513);
+
+    /* over the client's 512: TC, the question only */
+    simple_query(&c, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), q.udp_size);
+    assert_int_equal(n, c.len);
+    parse_ok(out, n, &r);
+    assert_int_equal(r.tc, 1);
+    assert_int_equal(r.id, 0x1234);
+    assert_string_equal(r.qname, "www.example.com");
+    assert_int_equal(get16_at(out + 6), 0);
+    assert_memory_equal(out + DNS_HEADER_LEN, "\3www\7Example\3COM", 17);
+
+    /* over TCP (no limit): all of it */
+    n = dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), 0);
+    assert_int_equal(n, up.len);
+    parse_ok(out, n, &r);
+    assert_int_equal(r.tc, 0);
+    assert_int_equal(r.ancount, 30);
+
+    /* with EDNS 512 the OPT counts: TC, question and OPT; with 1232 it fits */
+    simple_query(&c, 1);
+    opt(&c, 512, 0, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), q.udp_size);
+    assert_int_equal(n, c.len);
+    parse_ok(out, n, &r);
+    assert_int_equal(r.tc, 1);
+    assert_int_equal(get16_at(out + 10), 1); /* a TC response is read only to its question */
+    assert_memory_equal(out + n - 11, "\0\0\x29\x04\xd0\0\0\0\0\0\0", 11);
+    simple_query(&c, 1);
+    opt(&c, 1232, 0, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), q.udp_size);
+    assert_int_equal(n, up.len + 11);
+    parse_ok(out, n, &r);
+    assert_int_equal(r.tc, 0);
+    assert_int_equal(r.ancount, 30);
+
+    /* a limit of exactly its size fits */
+    simple_query(&c, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), up.len);
+    assert_int_equal(n, up.len);
+    parse_ok(out, n, &r);
+    assert_int_equal(r.tc, 0);
+}
+
+static void test_answer_response_mismatch(void **state)
+{
+    struct pkt up, c;
+    struct dns_query q;
+    const char *why = NULL;
+    uint8_t out[1024];
+    size_t ttl[5];
+
+    (void)state;
+    chain_response(&up, 0, 0, ttl);
+
+    /* a response for another name */
+    header(&c, 1, DNS_FLAG_RD, 1, 0, 0, 0);
+    NAME(&c, "\3www\7example\3org");
+    put16(&c, DNS_TYPE_A);
+    put16(&c, DNS_CLASS_IN);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    assert_int_equal(dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), 0), 0);
+    header(&c, 1, DNS_FLAG_RD, 1, 0, 0, 0);
+    NAME(&c, "\4wwww\7example\3com");
+    put16(&c, DNS_TYPE_A);
+    put16(&c, DNS_CLASS_IN);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    assert_int_equal(dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), 0), 0);
+
+    /* for another type */
+    simple_query(&c, 0);
+    c.b[c.len - 3] = DNS_TYPE_AAAA;
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    assert_int_equal(dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), 0), 0);
+
+    simple_query(&c, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    assert_int_not_equal(dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), 0), 0);
+
+    /* a truncated upstream response is not an answer */
+    up.b[2] |= DNS_FLAG_TC >> 8;
+    assert_int_equal(dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), 0), 0);
+    up.b[2] &= (uint8_t) ~(DNS_FLAG_TC >> 8);
+
+    /* a response that does not parse */
+    assert_int_equal(dns_answer_response(&q, up.b, up.len - 1, 0, out, sizeof(out), 0), 0);
+    assert_int_equal(dns_answer_response(&q, c.b, c.len, 0, out, sizeof(out), 0), 0); /* a query */
+
+    /* an OPT record that is not the last record cannot be cut out */
+    up.b[11] = 2;
+    opt(&up, 1232, 0, 0);
+    put(&up, "\xc0\x0c", 2);
+    put16(&up, DNS_TYPE_A);
+    put16(&up, DNS_CLASS_IN);
+    put32(&up, 10);
+    put16(&up, 4);
+    put(&up, "\x7f\0\0\1", 4);
+    {
+        struct dns_response_view r;
+
+        parse_ok(up.b, up.len, &r); /* a valid response */
+    }
+    assert_int_equal(dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), 0), 0);
+    simple_query(&c, 1);
+    opt(&c, 1232, 0, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    assert_int_equal(dns_answer_response(&q, up.b, up.len, 0, out, sizeof(out), 0), 0);
+}
+
+static void test_response_addresses(void **state)
+{
+    struct pkt up, c;
+    struct dns_rr rrs[8];
+    char text[8 * 2 * (DNS_PRES_MAX + 1)];
+    struct dns_query q;
+    struct dns_response_view r;
+    const char *why = NULL;
+    uint8_t out[1024];
+    size_t ttl[5], n;
+    int k;
+
+    (void)state;
+    chain_response(&up, 1, 1, ttl);
+    k = dns_response_addresses(up.b, up.len, rrs, 8, text, sizeof(text));
+    assert_int_equal(k, 4); /* the MX is skipped */
+    assert_string_equal(rrs[0].name, "www.example.com");
+    assert_int_equal(rrs[0].type, DNS_TYPE_CNAME);
+    assert_int_equal(rrs[0].ttl, 300);
+    assert_int_equal(rrs[0].rdlen, 15);
+    assert_memory_equal(rrs[0].rdata, "cdn.example.net", 15);
+    assert_string_equal(rrs[1].name, "cdn.example.net");
+    assert_int_equal(rrs[1].type, DNS_TYPE_CNAME);
+    assert_int_equal(rrs[1].ttl, 200);
+    assert_int_equal(rrs[1].rdlen, 20);
+    assert_memory_equal(rrs[1].rdata, "edge.cdn.example.net", 20);
+    assert_string_equal(rrs[2].name, "edge.cdn.example.net");
+    assert_int_equal(rrs[2].type, DNS_TYPE_A);
+    assert_int_equal(rrs[2].ttl, 100);
+    assert_int_equal(rrs[2].rdlen, 4);
+    assert_memory_equal(rrs[2].rdata, "\x7f\0\0\1", 4);
+    assert_true(rrs[2].rdata >= up.b && rrs[2].rdata < up.b + up.len); /* into pkt */
+    assert_string_equal(rrs[3].name, "edge.cdn.example.net");
+    assert_int_equal(rrs[3].type, DNS_TYPE_AAAA);
+    assert_int_equal(rrs[3].ttl, 50);
+    assert_int_equal(rrs[3].rdlen, 16);
+    assert_memory_equal(rrs[3].rdata, "\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\1", 16);
+
+    /* what it gives, dns_answer writes, and that parses back */
+    simple_query(&c, 0);
+    assert_int_equal(dns_parse_query(c.b, c.len, &q, &why), DNS_OK);
+    n = dns_answer(&q, rrs, k, out, sizeof(out), 0);
+    assert_int_not_equal(n, 0);
+    parse_ok(out, n, &r);
+    assert_int_equal(r.ancount, 4);
+    assert_int_equal(r.min_ttl, 50);
+
+    /* more records than max: -1; exactly max: fine */
+    assert_int_equal(dns_response_addresses(up.b, up.len, rrs, 3, text, sizeof(text)), -1);
+    assert_int_equal(dns_response_addresses(up.b, up.len, rrs, 4, text, sizeof(text)), 4);
+    /* text too small for them: -1 */
+    assert_int_equal(dns_response_addresses(up.b, up.len, rrs, 8, text, 2 * (DNS_PRES_MAX + 1)),
+                     -1);
+
+    /* malformed, truncated, or no answers */
+    assert_int_equal(dns_response_addresses(up.b, up.len - 1, rrs, 8, text, sizeof(text)), -1);
+    assert_int_equal(dns_response_addresses(c.b, c.len, rrs, 8, text, sizeof(text)), -1);
+    up.b[2] |= DNS_FLAG_TC >> 8;
+    assert_int_equal(dns_response_addresses(up.b, up.len, rrs, 8, text, sizeof(text)), -1);
+    header(&up, 5, DNS_FLAG_QR | DNS_RCODE_NXDOMAIN, 1, 0, 0, 0);
+    NAME(&up, "\3www\7example\3com");
+    put16(&up, DNS_TYPE_A);
+    put16(&up, DNS_CLASS_IN);
+    assert_int_equal(dns_response_addresses(up.b, up.len, rrs, 8, text, sizeof(text)), 0);
+
+    /* a record in the additional section is not an answer */
+    header(&up, 5, DNS_FLAG_QR, 1, 0, 0, 1);
+    NAME(&up, "\2ns\7example\3com");
+    put16(&up, DNS_TYPE_A);
+    put16(&up, DNS_CLASS_IN);
+    put(&up, "\xc0\x0c", 2);
+    put16(&up, DNS_TYPE_A);
+    put16(&up, DNS_CLASS_IN);
+    put32(&up, 10);
+    put16(&up, 4);
+    put(&up, "\x7f\0\0\1", 4);
+    parse_ok(up.b, up.len, &r);
+    assert_int_equal(dns_response_addresses(up.b, up.len, rrs, 8, text, sizeof(text)), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_simple),      cmocka_unit_test(test_parse_edns),
-        cmocka_unit_test(test_parse_malformed),   cmocka_unit_test(test_escaped_labels),
-        cmocka_unit_test(test_name_to_wire),      cmocka_unit_test(test_query_round_trip),
-        cmocka_unit_test(test_answer_rcode),      cmocka_unit_test(test_answer_compression),
-        cmocka_unit_test(test_truncation),        cmocka_unit_test(test_ttl_patch),
-        cmocka_unit_test(test_response_negative), cmocka_unit_test(test_response_malformed),
+        cmocka_unit_test(test_parse_simple),
+        cmocka_unit_test(test_parse_edns),
+        cmocka_unit_test(test_parse_malformed),
+        cmocka_unit_test(test_escaped_labels),
+        cmocka_unit_test(test_name_to_wire),
+        cmocka_unit_test(test_query_round_trip),
+        cmocka_unit_test(test_answer_rcode),
+        cmocka_unit_test(test_answer_compression),
+        cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_ttl_patch),
+        cmocka_unit_test(test_response_negative),
+        cmocka_unit_test(test_response_malformed),
+        cmocka_unit_test(test_answer_response),
+        cmocka_unit_test(test_answer_response_negative),
+        cmocka_unit_test(test_answer_response_limit),
+        cmocka_unit_test(test_answer_response_mismatch),
+        cmocka_unit_test(test_response_addresses),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
