@@ -869,15 +869,17 @@ size_t dns_answer_response(const struct dns_query *q, const uint8_t *pkt, size_t
     size_t n = len;
     int rcode;
 
-    if (q->wire_len == 0 || len > cap || msg_walk(pkt, len, &r, NULL, 0, 0, &why) != DNS_OK ||
-        r.tc || r.qtype != q->qtype || r.qclass != q->qclass || strcmp(r.qname, q->name) != 0)
+    if (q->wire_len == 0 || len > cap)
+        return 0;
+    /* one walk checks the copy and ages it; on failure the copy is just not used */
+    memcpy(out, pkt, len);
+    if (msg_walk(out, len, &r, out, q->id, age, &why) != DNS_OK || r.tc || r.qtype != q->qtype ||
+        r.qclass != q->qclass || strcmp(r.qname, q->name) != 0)
         return 0;
     /* OPT is ours to write; one that is not the last record cannot be cut out */
     if (r.opt_len > 0 && r.opt_off + r.opt_len != len)
         return 0;
     rcode = r.rcode & 0xf;
-    memcpy(out, pkt, len);
-    msg_walk(out, len, &r, out, q->id, age, &why);
     if (r.opt_len > 0) {
         n = r.opt_off;
         put16(out + 10, (uint16_t)(get16(out + 10) - 1));

@@ -124,6 +124,7 @@ ZONE = [
     "mask-h2.icloud.com 300 A 127.0.2.9",
     "ttl60.test 60 A 127.0.4.1",
     "long.test 3600 A 127.0.4.2",
+    "popular.test 100 A 127.0.4.3",
 ] + ["many.test 300 A 127.0.3.%d" % i for i in range(1, MANY + 1)]
 
 DB = None
@@ -895,6 +896,28 @@ class TestCacheExpiry(DnsCase):
         self.assertAnswer(self.ask("long.test"), "A", ["127.0.4.2"])
         self.assertEqual(stub_count(self.stub, "long.test"), 2,
                          "an answer was cached beyond dns-max-ttl: %s" % self.stub.queries())
+
+    def test_popular_names_refreshed_before_they_expire(self):
+        for _ in range(3):
+            self.assertAnswer(self.ask("popular.test"), "A", ["127.0.4.3"])
+        self.assertEqual(stub_count(self.stub, "popular.test"), 1, self.stub.queries())
+        self.advance(95)  # the last tenth of its 100 s: answered, and asked again upstream
+        r = self.ask("popular.test")
+        self.assertAnswer(r, "A", ["127.0.4.3"])
+        self.assertTrue(0 < ttls(r)[0] <= 5, show(r))
+        # the refreshed answer replaces the old one in the cache: its TTL is whole again
+        deadline = time.monotonic() + 10
+        while ttls(r)[0] <= 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            r = self.ask("popular.test")
+        self.assertEqual(ttls(r), [100], "a popular name was not refreshed before it expired"
+                         + show(r))
+        self.assertEqual(stub_count(self.stub, "popular.test"), 2, self.stub.queries())
+        self.advance(10)  # past the first answer's expiry: the refreshed one is served
+        r = self.ask("popular.test")
+        self.assertAnswer(r, "A", ["127.0.4.3"])
+        self.assertEqual(stub_count(self.stub, "popular.test"), 2, self.stub.queries())
+        self.assertTrue(80 <= ttls(r)[0] <= 90, "not the refreshed answer" + show(r))
 
     def test_negative_answers_cached_servfail_not(self):
         r = self.ask("nosuch.example")
