@@ -315,6 +315,17 @@ static void svc_tally_add(struct dns_service *s, const struct access_record *r)
     snprintf(t->url, sizeof(t->url), "%s", r->url);
 }
 
+/* "dns://NAME/TYPE" into url (DNS_PRES_MAX + 32 bytes): on every query, so no printf. */
+static void svc_url(char *url, const struct dns_query *q, const char *type)
+{
+    size_t n = q->name_len ? q->name_len : 1, t = strlen(type);
+
+    memcpy(url, "dns://", 6);
+    memcpy(url + 6, q->name_len ? q->name : ".", n);
+    url[6 + n] = '/';
+    memcpy(url + 7 + n, type, t + 1);
+}
+
 static void svc_record(struct dns_service *s, const struct snapshot *snap,
                        const struct svc_client *c, const struct dns_query *q,
                        const struct dns_decision *d)
@@ -330,8 +341,7 @@ static void svc_record(struct dns_service *s, const struct snapshot *snap,
     if (!s->w->srv->log && !s->w->srv->rec)
         return;
     memset(&r, 0, sizeof(r));
-    snprintf(url, sizeof(url), "dns://%s/%s", q->name_len ? q->name : ".",
-             dns_type_name(q->qtype, tbuf, sizeof(tbuf)));
+    svc_url(url, q, dns_type_name(q->qtype, tbuf, sizeof(tbuf)));
     if (d->decided) {
         for (int w = 0; w < POLICY_CAT_WORDS; w++) {
             for (uint64_t bits = v->categories[w]; bits; bits &= bits - 1)
