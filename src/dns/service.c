@@ -32,7 +32,8 @@
 #define SVC_SAFE_RRS 32        /* records of a safe-search target kept in an answer */
 #define SVC_TALLY 512          /* allowed (user, name, category) counted before the recorder */
 #define SVC_TALLY_MS 5000      /* counts go to the recorder at least this often */
-#define SVC_RECENT 8192        /* blocked (client, name) remembered, for one row a minute */
+#define SVC_RECENT 65536       /* blocked (client, name) remembered, for one row a minute */
+#define SVC_RECENT_WAYS 4
 #define SVC_RECENT_MS 60000
 
 /* What a client's address has been found to be; one slot per recent client. */
@@ -335,7 +336,7 @@ static void svc_record(struct dns_service *s, const struct snapshot *snap,
     char url[DNS_PRES_MAX + 32], tbuf[16];
     struct access_record r;
     const struct policy_verdict *v = &d->v;
-    struct svc_recent *seen;
+    struct svc_recent *seen, *set;
     uint64_t key, now;
 
     if (!s->w->srv->log && !s->w->srv->rec)
@@ -385,9 +386,18 @@ static void svc_record(struct dns_service *s, const struct snapshot *snap,
      * client and name is the record; every query still goes to the access log. */
     key = svc_hash(svc_hash(1469598103934665603ULL, c->ip), q->name) | 1;
     now = uv_now(&s->w->loop);
-    seen = &s->recent[(key >> 32) % SVC_RECENT];
-    if (seen->key == key && now - seen->at_ms < SVC_RECENT_MS)
-        return;
+    set = &s->recent[(key >> 32) % (SVC_RECENT / SVC_RECENT_WAYS) * SVC_RECENT_WAYS];
+    seen = set;
+    for (int i = 0; i < SVC_RECENT_WAYS; i++) {
+        if (set[i].key == key) {
+            if (now - set[i].at_ms < SVC_RECENT_MS)
+                return;
+            seen = &set[i];
+            break;
+        }
+        if (set[i].at_ms < seen->at_ms)
+            seen = &set[i]; /* the oldest of the set makes room */
+    }
     seen->key = key;
     seen->at_ms = now;
     recorder_submit(s->w->srv->rec, &r, NULL);
