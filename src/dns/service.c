@@ -30,9 +30,11 @@
 #define SVC_CLIENT_PROBE 8     /* slots looked at for a client */
 #define SVC_GROUP_RECHECK 1000 /* ms before a client's session is looked up again */
 #define SVC_SAFE_RRS 32        /* records of a safe-search target kept in an answer */
-#define SVC_TALLY 512          /* allowed (user, name, category) counted before the recorder */
-#define SVC_TALLY_MS 5000      /* counts go to the recorder at least this often */
-#define SVC_RECENT 65536       /* blocked (client, name) remembered, for one row a minute */
+#define SVC_TALLY 8192         /* allowed (client, user, name, category) counted on the worker */
+#define SVC_TALLY_WAYS 4
+#define SVC_TALLY_TEXT 232
+#define SVC_TALLY_MS 5000 /* counts go to the recorder at least this often */
+#define SVC_RECENT 65536  /* blocked (client, name) remembered, for one row a minute */
 #define SVC_RECENT_WAYS 4
 #define SVC_RECENT_MS 60000
 
@@ -56,14 +58,10 @@ struct svc_client {
  * one record per name every few seconds costs the recorder far less than one per query.
  */
 struct svc_tally {
-    uint64_t key; /* hash of everything below but count and time; 0 = empty */
+    uint64_t key; /* hash of the strings; 0 = empty */
     uint32_t count;
-    int64_t time_ms; /* the first query's */
-    char ip[IDENT_IP_MAX];
-    char user[IDENT_USER_MAX + 1];
-    char group[IDENT_GROUP_MAX + 1];
-    char category[64];
-    char url[DNS_PRES_MAX + 24];
+    int64_t time_ms;           /* the first query's */
+    char text[SVC_TALLY_TEXT]; /* client, user, group, category, URL; NUL after each */
 };
 
 /* A blocked name a client asked for, recorded as a row at at_ms. */
@@ -253,21 +251,25 @@ static int svc_group(struct dns_service *s, struct svc_client *c, const struct s
 
 static void svc_tally_flush(struct dns_service *s, struct svc_tally *t)
 {
-    const char *cat = t->category;
+    const char *f[5], *p = t->text;
     struct access_record r;
 
     if (t->key == 0)
         return;
+    for (int i = 0; i < 5; i++) {
+        f[i] = p;
+        p += strlen(p) + 1;
+    }
     memset(&r, 0, sizeof(r));
     r.time_ms = t->time_ms;
-    r.client = t->ip;
+    r.client = f[0];
     r.device = "";
-    r.user = t->user;
-    r.group = t->group;
+    r.user = f[1];
+    r.group = f[2];
+    r.categories = &f[3];
+    r.ncategories = f[3][0] ? 1 : 0;
     r.method = "DNS";
-    r.url = t->url;
-    r.categories = &cat;
-    r.ncategories = cat[0] ? 1 : 0;
+    r.url = f[4];
     r.action = "allow";
     r.tier = r.rule = r.reason = r.ref = r.safe_search = r.search = "";
     r.count = t->count;
@@ -290,30 +292,48 @@ static uint64_t svc_hash(uint64_t h, const char *s)
     return (h ^ 0xff) * 1099511628211ULL; /* a separator, so "ab"+"c" is not "a"+"bc" */
 }
 
-/* Count an allowed query (r) in the worker's tally. */
+/*
+ * Count an allowed query (r) in the worker's tally: four slots per hash, the one counted
+ * longest ago goes to the recorder to make room. A record whose strings do not fit a slot goes
+ * to the recorder at once.
+ */
 static void svc_tally_add(struct dns_service *s, const struct access_record *r)
 {
-    const char *cat = r->ncategories ? r->categories[0] : "";
+    const char *f[5] = {r->client, r->user, r->group, r->ncategories ? r->categories[0] : "",
+                        r->url};
+    size_t len[5], total = 0;
     uint64_t h = 1469598103934665603ULL;
-    struct svc_tally *t;
+    struct svc_tally *set, *t;
 
-    h = svc_hash(svc_hash(svc_hash(svc_hash(svc_hash(h, r->client), r->user), r->group), cat),
-                 r->url);
-    h |= 1; /* never 0 */
-    t = &s->tally[(h >> 32) % SVC_TALLY];
-    if (t->key == h) {
-        t->count++;
+    for (int i = 0; i < 5; i++) {
+        len[i] = strlen(f[i]);
+        total += len[i] + 1;
+        h = svc_hash(h, f[i]);
+    }
+    if (total > SVC_TALLY_TEXT) {
+        recorder_submit(s->w->srv->rec, r, NULL);
         return;
+    }
+    h |= 1; /* never 0 */
+    set = &s->tally[(h >> 32) % (SVC_TALLY / SVC_TALLY_WAYS) * SVC_TALLY_WAYS];
+    t = set;
+    for (int i = 0; i < SVC_TALLY_WAYS; i++) {
+        if (set[i].key == h) {
+            set[i].count++;
+            return;
+        }
+        if (set[i].key == 0 || (t->key != 0 && set[i].time_ms < t->time_ms))
+            t = &set[i];
     }
     svc_tally_flush(s, t);
     t->key = h;
     t->count = 1;
     t->time_ms = r->time_ms;
-    snprintf(t->ip, sizeof(t->ip), "%s", r->client);
-    snprintf(t->user, sizeof(t->user), "%s", r->user);
-    snprintf(t->group, sizeof(t->group), "%s", r->group);
-    snprintf(t->category, sizeof(t->category), "%s", cat);
-    snprintf(t->url, sizeof(t->url), "%s", r->url);
+    total = 0;
+    for (int i = 0; i < 5; i++) {
+        memcpy(t->text + total, f[i], len[i] + 1);
+        total += len[i] + 1;
+    }
 }
 
 /* "dns://NAME/TYPE" into url (DNS_PRES_MAX + 32 bytes): on every query, so no printf. */

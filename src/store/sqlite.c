@@ -245,7 +245,7 @@ static struct store *sqlite_open(const char *path, char *err, size_t errlen)
      * SQLite database fails here, with SQLite's "file is not a database". */
     if (sqlite_exec(s,
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; "
-                    "PRAGMA foreign_keys=ON; PRAGMA cache_size=-8192;",
+                    "PRAGMA foreign_keys=ON; PRAGMA cache_size=-4096;",
                     err, errlen) < 0)
         goto out;
     result = (struct store *)(void *)s;

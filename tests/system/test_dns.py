@@ -759,7 +759,8 @@ class TestFilter(DnsCase):
         self.assertRcode(self.ask("casino.test", source=amy), "NXDOMAIN")
         self.assertAnswer(self.ask("games.test", source=amy), "A", ["127.0.0.1"],
                           what="warn is answered normally: ")
-        self.assertAnswer(self.ask("records.test", "AAAA", source=amy), "AAAA", ["::1"])
+        for _ in range(3):
+            self.assertAnswer(self.ask("records.test", "AAAA", source=amy), "AAAA", ["::1"])
         rec = self.log("dns://casino.test/A", amy)
         self.assertEqual((rec["action"], rec["user"], rec["group"]), ("block", "amy", "pupils"),
                          rec)
@@ -784,6 +785,18 @@ class TestFilter(DnsCase):
         self.assertEqual(hit[0].get("kind"), "block", hit[0])
         p = self.cli("activity", "amy")
         self.assertIn("casino.test", p.stdout)
+        # The allowed name is counted on the worker and reaches amy's hourly roll-ups: once,
+        # with its three queries.
+        deadline = time.monotonic() + WAIT
+        while True:
+            p = self.cli("activity", "amy", "--json")
+            rows = [json.loads(l) for l in p.stdout.splitlines() if l.strip()]
+            ups = [r for r in rows if r.get("type") == "rollup" and r.get("host") == "records.test"]
+            if ups or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        self.assertEqual([r.get("requests") for r in ups], [3],
+                         "the allowed queries are not in amy's roll-ups:\n" + p.stdout)
 
 
 # ============================================================================ limits
