@@ -935,9 +935,11 @@ def cmd_report(a):
                     fnum(k["haven_dns_cached"]) if "haven_dns_cached" in k else "?",
                     fnum(k["haven_dns_blocked"]) if "haven_dns_blocked" in k else "?"))
         if "haven_var_bytes" in k:
-            s[-1] += (" haven records every blocked query as a row of its records database "
-                      "(allowed ones as hourly roll-ups): its data directory held %s at the "
-                      "end." % mib(f("haven_var_bytes") / 1024))
+            s[-1] += (" haven keeps its records as in a school: blocked queries as rows of "
+                      "its records database (one a minute per client and name), allowed ones "
+                      "counted into hourly roll-ups; its data directory held %s at the end; "
+                      "the records writer is one of its threads and shares the one core."
+                      % mib(f("haven_var_bytes") / 1024))
         s.append("")
     if "haven" not in have:
         s.append("haven was not measured in this run (%s)." % k.get("haven_skipped",
