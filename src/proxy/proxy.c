@@ -1525,6 +1525,44 @@ static void proxy_continue(struct conn *c)
     proxy_local(c, 302, "text/plain", NULL, loc);
 }
 
+/*
+ * A browser the DNS filter sent here (`dns-block page`): a request for another site's page,
+ * made straight to haven (origin-form, Host naming that site). If the policy blocks or warns
+ * about that page, the block page explains why. Returns 1 when answered; 0 for anything else
+ * (haven never fetches pages asked for this way: it is not a transparent proxy).
+ */
+static int proxy_is_self(const struct conn *c, const struct url *u);
+
+static int proxy_redirected_block(struct conn *c)
+{
+    struct exchange *x = c->x;
+    char url[URL_MAX + 1];
+    const char *why;
+    struct buf body;
+    struct page_info pi;
+
+    if (!x->req.has_host || x->req.host.len == 0 || x->req.target_form != H1_TARGET_ORIGIN ||
+        x->req.host.len + x->req.target.len + 8 > sizeof(url))
+        return 0;
+    snprintf(url, sizeof(url), "http://%.*s%.*s", (int)x->req.host.len, x->req.host.p,
+             (int)x->req.target.len, x->req.target.p);
+    if (url_normalize(url, strlen(url), &x->url, &why) < 0 || proxy_is_self(c, &x->url))
+        return 0;
+    policy_explain(c->snap->policy, &x->url, x->group_index, clock_now(), &x->v, x->reason,
+                   sizeof(x->reason));
+    if (x->v.action == POLICY_ALLOW)
+        return 0;
+    x->local = 0;               /* logged as the blocked page it is */
+    x->v.action = POLICY_BLOCK; /* a warning's "continue" cannot work without the proxy */
+    worker_count(&c->w->stats.verdicts[POLICY_BLOCK][x->v.category + 1], 1);
+    buf_init(&body, PROXY_PAGE_MAX);
+    proxy_page_info(c, &pi);
+    page_block(&body, &pi);
+    proxy_local(c, 403, PAGE_HTML_TYPE, &body, NULL);
+    buf_cleanup(&body);
+    return 1;
+}
+
 /* GET /proxy.pac, /wpad.dat, /haven/status, /metrics, /haven/continue; POST the forms. */
 static void proxy_local_request(struct conn *c)
 {
@@ -1550,7 +1588,7 @@ static void proxy_local_request(struct conn *c)
         }
         buf_init(&x->form, PROXY_FORM_MAX);
         x->form_wanted = 1;
-    } else {
+    } else if (!(is_get && proxy_redirected_block(c))) {
         proxy_error(c, 404,
                     "This is the school's web filter. Set your browser to use it as a "
                     "proxy, or ask the IT team.");

@@ -485,6 +485,29 @@ class TestFilter(DnsCase):
         self.assertFalse(self.stub.asked("www.casino.test"), self.stub.queries())
         self.assertGreaterEqual(metric(self.h, "haven_dns_queries_total", answer="blocked"), 1)
 
+    def test_block_page_for_browsers_sent_to_haven(self):
+        # A lab browser that got the block address asks haven itself for the page (port 80 in
+        # a school; the proxy listener here): the block page says why. Nothing else is fetched.
+        def get(host, path="/games/top"):
+            with socket.create_connection(("127.0.0.1", self.h.port), timeout=WAIT,
+                                          source_address=(LAB, 0)) as so:
+                so.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                            % (path, host)).encode())
+                data = b""
+                while True:
+                    chunk = so.recv(65536)
+                    if not chunk:
+                        return data.decode("utf-8", "replace")
+                    data += chunk
+
+        page = get("casino.test")
+        self.assertTrue(page.startswith("HTTP/1.1 403"), page[:300])
+        self.assertIn("casino.test", page)
+        self.assertIn("Gambling", page)
+        page = get("records.test")  # an allowed site: haven is not a transparent proxy
+        self.assertTrue(page.startswith("HTTP/1.1 404"), page[:300])
+        self.assertFalse(self.stub.asked("casino.test"), self.stub.queries())
+
     def test_locked_tier_blocked_despite_allow(self):
         # The lab's policy names abuse.test in `allow site`; the locked tier wins.
         r = self.ask("abuse.test", source=LAB)
