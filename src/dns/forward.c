@@ -484,11 +484,6 @@ int dns_forward_query(struct dns_forward *f, const char *name, uint16_t qtype, d
     return 0;
 }
 
-size_t dns_forward_pending(const struct dns_forward *f)
-{
-    return f->npending;
-}
-
 static void fwd_on_closed(uv_handle_t *h)
 {
     struct dns_forward *f = h->data;

@@ -50,9 +50,6 @@ struct dns_forward *dns_forward_create(uv_loop_t *loop, const struct config_addr
 int dns_forward_query(struct dns_forward *f, const char *name, uint16_t qtype, dns_forward_cb cb,
                       void *arg);
 
-/* Queries waiting for an answer now. */
-size_t dns_forward_pending(const struct dns_forward *f);
-
 /* Call every outstanding callback with NULL, close the sockets and free f once libuv is done
  * with them (run the loop afterwards). */
 void dns_forward_close(struct dns_forward *f);
