@@ -30,7 +30,9 @@
 #define SVC_CLIENT_PROBE 8     /* slots looked at for a client */
 #define SVC_GROUP_RECHECK 1000 /* ms before a client's session is looked up again */
 #define SVC_SAFE_RRS 32        /* records of a safe-search target kept in an answer */
-#define SVC_TALLY 8192         /* allowed (client, user, name, category) counted on the worker */
+#define SVC_FNV_OFFSET 1469598103934665603ULL /* FNV-1a, for the worker's small tables */
+#define SVC_FNV_PRIME 1099511628211ULL
+#define SVC_TALLY 8192 /* allowed (client, user, name, category) counted on the worker */
 #define SVC_TALLY_WAYS 4
 #define SVC_TALLY_TEXT 232
 #define SVC_TALLY_MS 5000 /* counts go to the recorder at least this often */
@@ -158,26 +160,27 @@ static void svc_addr_key(const struct sockaddr *sa, uint8_t key[16])
     }
 }
 
+/* In dns-allow (a client in a network range is allowed already). */
 static int svc_allowed(const struct config *cfg, const struct sockaddr *sa)
 {
     for (int i = 0; i < cfg->ndns_allow; i++) {
         if (config_cidr_match(&cfg->dns_allow[i], sa))
             return 1;
     }
-    return config_network_group(cfg, sa) != NULL;
+    return 0;
 }
 
 /* The slot for sa: found, or a new one in place of the least recently seen of its probes. */
 static struct svc_client *svc_client(struct dns_service *s, const struct sockaddr *sa)
 {
     uint8_t key[16];
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = SVC_FNV_OFFSET;
     struct svc_client *c, *old = NULL;
     char text[INET6_ADDRSTRLEN];
 
     svc_addr_key(sa, key);
     for (int i = 0; i < 16; i++)
-        h = (h ^ key[i]) * 1099511628211ULL;
+        h = (h ^ key[i]) * SVC_FNV_PRIME;
     for (int i = 0; i < SVC_CLIENT_PROBE; i++) {
         c = &s->clients[(h + (uint64_t)i) % SVC_CLIENTS];
         if (c->used && memcmp(c->addr, key, 16) == 0)
@@ -189,8 +192,8 @@ static struct svc_client *svc_client(struct dns_service *s, const struct sockadd
     memset(c, 0, sizeof(*c));
     memcpy(c->addr, key, 16);
     c->used = 1;
-    c->allowed = svc_allowed(s->cfg, sa);
     c->net_group = config_network_group(s->cfg, sa);
+    c->allowed = c->net_group || svc_allowed(s->cfg, sa);
     c->tokens = 2.0 * s->cfg->dns_rate_limit;
     c->last_ms = uv_now(&s->w->loop);
     if (sa->sa_family == AF_INET)
@@ -288,8 +291,8 @@ static void svc_on_tally(uv_timer_t *t)
 static uint64_t svc_hash(uint64_t h, const char *s)
 {
     for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-    return (h ^ 0xff) * 1099511628211ULL; /* a separator, so "ab"+"c" is not "a"+"bc" */
+        h = (h ^ (uint8_t)*s) * SVC_FNV_PRIME;
+    return (h ^ 0xff) * SVC_FNV_PRIME; /* a separator, so "ab"+"c" is not "a"+"bc" */
 }
 
 /*
@@ -302,7 +305,7 @@ static void svc_tally_add(struct dns_service *s, const struct access_record *r)
     const char *f[5] = {r->client, r->user, r->group, r->ncategories ? r->categories[0] : "",
                         r->url};
     size_t len[5], total = 0;
-    uint64_t h = 1469598103934665603ULL;
+    uint64_t h = SVC_FNV_OFFSET;
     struct svc_tally *set, *t;
 
     for (int i = 0; i < 5; i++) {
@@ -404,7 +407,7 @@ static void svc_record(struct dns_service *s, const struct snapshot *snap,
     }
     /* Devices ask again and again for a name that does not resolve: one row a minute per
      * client and name is the record; every query still goes to the access log. */
-    key = svc_hash(svc_hash(1469598103934665603ULL, c->ip), q->name) | 1;
+    key = svc_hash(svc_hash(SVC_FNV_OFFSET, c->ip), q->name) | 1;
     now = uv_now(&s->w->loop);
     set = &s->recent[(key >> 32) % (SVC_RECENT / SVC_RECENT_WAYS) * SVC_RECENT_WAYS];
     seen = set;

@@ -1369,20 +1369,12 @@ static enum policy_safe_search pol_engine(const char *host, size_t len)
     return POLICY_SS_NONE;
 }
 
-static const char *pol_encrypted_dns_service(const char *host, size_t len)
+/* The entry of table (n domains) that host is or is below, or NULL. */
+static const char *pol_host_in(const char *const *table, size_t n, const char *host, size_t len)
 {
-    for (size_t i = 0; i < HAVEN_ARRAY_LEN(pol_encrypted_dns); i++) {
-        if (pol_host_is(host, len, pol_encrypted_dns[i]))
-            return pol_encrypted_dns[i];
-    }
-    return NULL;
-}
-
-static const char *pol_unsafe_engine(const char *host, size_t len)
-{
-    for (size_t i = 0; i < HAVEN_ARRAY_LEN(pol_unsafe_engines); i++) {
-        if (pol_host_is(host, len, pol_unsafe_engines[i]))
-            return pol_unsafe_engines[i];
+    for (size_t i = 0; i < n; i++) {
+        if (pol_host_is(host, len, table[i]))
+            return table[i];
     }
     return NULL;
 }
@@ -1436,7 +1428,8 @@ static int pol_circumvention(const struct pol_group *g, const struct url *u,
         return 1;
     }
     if (!g->encrypted_dns) {
-        engine = pol_encrypted_dns_service(u->text + u->host_off, u->host_len);
+        engine = pol_host_in(pol_encrypted_dns, HAVEN_ARRAY_LEN(pol_encrypted_dns),
+                             u->text + u->host_off, u->host_len);
         if (engine) {
             v->rule = "encrypted-dns block (the default)";
             pol_say(reason, rsize,
@@ -1447,7 +1440,8 @@ static int pol_circumvention(const struct pol_group *g, const struct url *u,
         }
     }
     if (g->safe_search && g->unsafe_search_block) {
-        engine = pol_unsafe_engine(u->text + u->host_off, u->host_len);
+        engine = pol_host_in(pol_unsafe_engines, HAVEN_ARRAY_LEN(pol_unsafe_engines),
+                             u->text + u->host_off, u->host_len);
         if (engine) {
             v->rule = "safe search: engines that cannot enforce it are blocked";
             pol_say(reason, rsize,
@@ -1629,11 +1623,7 @@ static const char *const pol_pinned[] = {
 
 int policy_pinned_host(const char *host, size_t len)
 {
-    for (size_t i = 0; i < HAVEN_ARRAY_LEN(pol_pinned); i++) {
-        if (pol_host_is(host, len, pol_pinned[i]))
-            return 1;
-    }
-    return 0;
+    return pol_host_in(pol_pinned, HAVEN_ARRAY_LEN(pol_pinned), host, len) != NULL;
 }
 
 /* Inspect u's TLS for this group? Not for no-inspect categories, lists or pinned hosts. */
